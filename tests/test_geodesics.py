@@ -1,0 +1,78 @@
+"Fast checks of hessgeo.geodesics against closed forms (the notebook nbs/08_geodesics.ipynb has the full set)."
+import math
+
+import pytest
+import torch
+
+from hessgeo.core import ParamGrid
+from hessgeo.geodesics import (EnergyBVP, GaussianNatural, GridMetric, HessianMetric, HyperbolicHalfPlane, RK4Shooter,
+                               compare_with_straight_line, exp_map, gaussian_log_partition, geodesic, resample_equidistant)
+
+D = torch.float64
+hyp = HyperbolicHalfPlane()
+
+
+def pairs():
+    P = torch.tensor([[-1.0, 1.0], [0.2, 0.6], [-0.4, 1.5]], dtype=D)
+    Q = torch.tensor([[1.0, 1.0], [1.4, 1.8], [0.9, 0.7]], dtype=D)
+    return P, Q
+
+
+def test_exp_map_matches_closed_form_hyperbolic():
+    p = torch.tensor([[0.0, 1.0], [0.5, 0.7], [-0.3, 1.8]], dtype=D)
+    v = torch.tensor([[1.0, 0.5], [-0.6, 0.9], [1.2, -1.5]], dtype=D)
+    end = exp_map(hyp, p, v, n_steps=200)
+    exact = hyp.exp(p, v)
+    assert float(((end - exact).norm(dim=-1) / exact.norm(dim=-1)).max()) < 1e-6
+
+
+def test_hessian_metric_christoffels_match_gaussian_closed_form():
+    th = GaussianNatural.from_half(torch.tensor([[0.3, 0.8], [-0.5, 1.4]], dtype=D))
+    hm = HessianMetric(gaussian_log_partition, domain=lambda x: x[..., 1] < 0)
+    torch.testing.assert_close(hm.christoffels(th), GaussianNatural().christoffels(th), rtol=1e-9, atol=1e-12)
+
+
+def test_bvp_matches_closed_form_and_distance():
+    P, Q = pairs()
+    g = geodesic(hyp, P, Q)
+    assert bool(g.converged.all())
+    assert float((g.points - hyp.geodesic(P, Q, g.t)).norm(dim=-1).max()) < 1e-4
+    assert float(((g.length - hyp.distance(P, Q)) / hyp.distance(P, Q)).abs().max()) < 1e-5
+
+
+def test_detached_metric_energy_gives_wrong_curve():
+    P = torch.tensor([[-1.0, 1.0]], dtype=D); Q = torch.tensor([[1.0, 1.0]], dtype=D)
+    good = EnergyBVP(33).solve(hyp, P, Q)
+    bad = EnergyBVP(33, detach_metric=True).solve(hyp, P, Q)
+    apex = math.sqrt(2.0)   # the semicircle through (+-1, 1) has centre 0 and radius sqrt 2
+    assert abs(float(good.points[0, 16, 1]) - apex) < 1e-2
+    assert abs(float(bad.points[0, 16, 1]) - apex) > 0.3    # the detached minimiser is the straight segment y = 1
+    assert float(bad.length[0]) > 1.05 * float(hyp.distance(P, Q)[0])
+
+
+def test_resample_and_straight_line():
+    yy = torch.linspace(1, math.e, 1001, dtype=D)
+    rs = resample_equidistant(hyp, torch.stack([torch.zeros_like(yy), yy], -1)[None], 5)
+    torch.testing.assert_close(rs[0, :, 1], torch.exp(torch.linspace(0, 1, 5, dtype=D)), rtol=1e-4, atol=0)
+    P, Q = pairs()
+    cmp = compare_with_straight_line(hyp, geodesic(hyp, P[:1], Q[:1]))
+    torch.testing.assert_close(cmp['line_length'], torch.tensor([2.0], dtype=D), rtol=1e-10, atol=0)
+    assert float(cmp['excess'][0]) > 0
+
+
+def test_bad_input_gives_clear_errors():
+    with pytest.raises(ValueError, match='must be finite'):
+        geodesic(hyp, [[0.0, 1.0]], [[float('nan'), 1.0]])
+    with pytest.raises(ValueError, match='outside the domain'):
+        geodesic(hyp, [[0.0, 1.0]], [[1.0, -1.0]])
+    with pytest.raises(ValueError, match='not positive definite'):
+        exp_map(HessianMetric(lambda x: x[:, 0] ** 2), [[0.0, 0.0]], [[1.0, 0.0]])
+    grid = ParamGrid((-1.0, 0.5), (1.0, 2.5), (8, 8))
+    vals = hyp.matrix(grid.tensor()).clone(); vals[3] = -vals[3]
+    with pytest.raises(ValueError, match='grid metric value is degenerate or not positive definite'):
+        GridMetric(grid, vals)
+    gm = GridMetric(grid, hyp.matrix(grid.tensor()))
+    with pytest.raises(ValueError, match='left the domain'):
+        exp_map(gm, [[0.0, 0.7]], [[0.0, -3.0]])
+    cur = RK4Shooter(50, on_exit='stop').shoot(gm, [[0.0, 0.7]], [[0.0, -3.0]])
+    assert not bool(cur.converged[0]) and bool(torch.isfinite(cur.points).all())
