@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from hessgeo.core import ParamGrid
-from hessgeo.geodesics import (EnergyBVP, GaussianNatural, GridMetric, HessianMetric, HyperbolicHalfPlane, RK4Shooter,
-                               compare_with_straight_line, exp_map, gaussian_log_partition, geodesic, resample_equidistant)
+from hessgeo.core import CoordMap
+from hessgeo.geodesics import (EnergyBVP, GaussianNatural, GridMetric, HessianMetric, HyperbolicHalfPlane, Metric, PullbackMetric,
+                               RK4Shooter, ShootingBVP, compare_with_straight_line, exp_map, gaussian_log_partition, geodesic,
+                               resample_equidistant)
 
 D = torch.float64
 hyp = HyperbolicHalfPlane()
@@ -76,3 +78,37 @@ def test_bad_input_gives_clear_errors():
         exp_map(gm, [[0.0, 0.7]], [[0.0, -3.0]])
     cur = RK4Shooter(50, on_exit='stop').shoot(gm, [[0.0, 0.7]], [[0.0, -3.0]])
     assert not bool(cur.converged[0]) and bool(torch.isfinite(cur.points).all())
+
+
+def test_bad_input_on_every_path():
+    flat = HessianMetric(lambda x: x[:, 0] ** 2)          # Hess F = diag(2, 0): degenerate everywhere
+    concave = HessianMetric(lambda x: -(x ** 2).sum(-1))   # negative definite
+    with pytest.raises(ValueError, match=r'q must be finite, got \[nan, 1.0\]'):
+        ShootingBVP(20).solve(hyp, [[0.0, 1.0]], [[float('nan'), 1.0]])
+    with pytest.raises(ValueError, match='not positive definite'):
+        ShootingBVP(20).solve(flat, [[0.0, 0.0]], [[1.0, 1.0]])
+    with pytest.raises(ValueError, match=r'p=\[0.0, -1.0\] \(batch index 0\) lies outside the domain'):
+        EnergyBVP(9).solve(hyp, [[0.0, -1.0]], [[1.0, 1.0]])
+    with pytest.raises(ValueError, match='not positive definite at x=\\[0.3, 0.1\\]'):
+        concave([[0.3, 0.1]])
+    with pytest.raises(ValueError, match='curve 0 has a non-finite point'):
+        resample_equidistant(hyp, torch.tensor([[[0.0, 1.0], [0.5, float('nan')], [1.0, 1.0]]], dtype=D), 5)
+    with pytest.raises(ValueError, match='curve 0 leaves the domain of HyperbolicHalfPlane'):
+        resample_equidistant(hyp, torch.tensor([[[0.0, 1.0], [0.5, -0.2], [1.0, 1.0]]], dtype=D), 5)
+    with pytest.raises(ValueError, match='degenerate or not positive definite'):
+        resample_equidistant(flat, torch.tensor([[[0.0, 0.0], [1.0, 1.0]]], dtype=D), 5)
+    grid = ParamGrid((-1.0, 0.5), (1.0, 2.5), (8, 8))
+    vals = hyp.matrix(grid.tensor()).clone(); vals[5, 0, 0] = float('inf')
+    with pytest.raises(ValueError, match='grid metric value is degenerate or not positive definite'):
+        GridMetric(grid, vals)
+
+
+def test_pullback_metric_gaussian_mu_sigma():
+    ms_to_theta = CoordMap(lambda s: torch.stack([s[:, 0] / s[:, 1] ** 2, -0.5 / s[:, 1] ** 2], -1),
+                           lambda t: torch.stack([-t[:, 0] / (2 * t[:, 1]), torch.rsqrt(-2 * t[:, 1])], -1))
+    pb = PullbackMetric(HessianMetric(gaussian_log_partition, domain=lambda x: x[..., 1] < 0), ms_to_theta)
+    s = torch.tensor([[0.3, 0.8], [-1.0, 1.7], [0.5, 0.4]], dtype=D)
+    torch.testing.assert_close(pb(s), torch.diag_embed(torch.stack([1 / s[:, 1] ** 2, 2 / s[:, 1] ** 2], -1)), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(pb.christoffels(s), Metric.christoffels_and_metric(pb, s)[0], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match='outside the domain of PullbackMetric'):
+        pb([[0.3, 0.0]])
