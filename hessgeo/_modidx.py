@@ -397,7 +397,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'hessgeo.localgeo._output_projection': ('localgeo.html#_output_projection', 'hessgeo/localgeo.py'),
                                   'hessgeo.localgeo._vertices': ('localgeo.html#_vertices', 'hessgeo/localgeo.py'),
                                   'hessgeo.localgeo.ddim_generator': ('localgeo.html#ddim_generator', 'hessgeo/localgeo.py'),
-                                  'hessgeo.localgeo.digit_images': ('localgeo.html#digit_images', 'hessgeo/localgeo.py'),
                                   'hessgeo.localgeo.diversity': ('localgeo.html#diversity', 'hessgeo/localgeo.py'),
                                   'hessgeo.localgeo.fit_psi_regressor': ('localgeo.html#fit_psi_regressor', 'hessgeo/localgeo.py'),
                                   'hessgeo.localgeo.forward_ad_ready': ('localgeo.html#forward_ad_ready', 'hessgeo/localgeo.py'),
