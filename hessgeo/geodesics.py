@@ -20,10 +20,11 @@ from .core import ParamGrid, check_int, check_positive
 
 # %% auto #0
 __all__ = ['metric_problems', 'check_metric_values', 'Metric', 'EuclideanMetric', 'HyperbolicHalfPlane', 'gaussian_log_partition',
-           'GaussianNatural', 'HessianMetric', 'GridMetric', 'FunctionMetric', 'as_metric', 'Curve',
-           'geodesic_residual', 'curve_length', 'RK4Shooter', 'exp_map', 'discrete_energy', 'straight_line',
-           'EnergyBVP', 'ShootingBVP', 'geodesic', 'log_map', 'geodesic_distance', 'resample_equidistant',
-           'compare_with_straight_line', 'PullbackMetric', 'fitted_metric']
+           'GaussianNatural', 'CompositeLayerNorm', 'third_order_safe', 'HessianMetric', 'GridMetric', 'FunctionMetric',
+           'as_metric', 'Curve', 'geodesic_residual', 'curve_length', 'RK4Shooter', 'exp_map', 'discrete_energy',
+           'straight_line', 'EnergyBVP', 'ShootingBVP', 'geodesic', 'log_map', 'geodesic_distance',
+           'resample_equidistant', 'compare_with_straight_line', 'PullbackMetric', 'fitted_metric',
+           'plot_metric_geodesics', 'fitted_geodesics']
 
 # %% ../nbs/08_geodesics.ipynb #d2187179
 def _as_points(name:str, # argument name for messages
@@ -234,30 +235,61 @@ def _box_domain(domain):
     f = lambda x: ((x >= lo_t.to(x)) & (x <= hi_t.to(x))).all(-1)
     return f, f'the box [{lo[0]:g}, {hi[0]:g}] x [{lo[1]:g}, {hi[1]:g}]'
 
+# %% ../nbs/08_geodesics.ipynb #51fd7ffa
+class CompositeLayerNorm(torch.nn.Module):
+    "LayerNorm from primitive ops, differentiable to every order; shares the weight and bias of the `nn.LayerNorm` it replaces"
+    def __init__(self, ln:torch.nn.LayerNorm): # the module to mirror
+        super().__init__()
+        self.normalized_shape, self.eps = tuple(ln.normalized_shape), ln.eps
+        self.weight, self.bias = ln.weight, ln.bias   # the same Parameters (or None), so parameter names are unchanged
+
+    def forward(self, z):
+        dims = tuple(range(-len(self.normalized_shape), 0))
+        c = z - z.mean(dims, keepdim=True)
+        out = c * torch.rsqrt((c * c).mean(dims, keepdim=True) + self.eps)
+        if self.weight is not None: out = out * self.weight
+        return out if self.bias is None else out + self.bias
+
+
+# %% ../nbs/08_geodesics.ipynb #5c185fc6
+def third_order_safe(model): # a potential (any callable); only torch modules are rewritten
+    "`model`, or for a torch module containing `nn.LayerNorm` a structural copy (sharing parameters and buffers) with `CompositeLayerNorm` instead"
+    if not isinstance(model, torch.nn.Module) or not any(isinstance(m, torch.nn.LayerNorm) for m in model.modules()): return model
+    import copy
+    memo = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
+    new = copy.deepcopy(model, memo)
+    for name, m in list(new.named_modules()):
+        for cname, child in list(m.named_children()):
+            if isinstance(child, torch.nn.LayerNorm): setattr(m, cname, CompositeLayerNorm(child))
+    return new
+
+
 # %% ../nbs/08_geodesics.ipynb #d8ae1872
 class HessianMetric(Metric):
     "The metric g = Hess F of a potential F: (B, 2) -> (B,) (a closure or a torch module), Christoffels from third derivatives"
     def __init__(self,
                  potential:Callable, # F: (B, 2) -> (B,), rows independent (a learned potential network plugs in here)
                  domain=None, # None (the plane), a ParamGrid or (lo, hi) box, or a callable x (B, 2) -> bool (B,)
-                 chunk:int=8192, # points per vmap call (bounds memory of the third derivatives)
+                 chunk:int=512, # points per call: bounds the memory of the third derivatives; ~512 was fastest on CPU (cache) for widths 64-512
+                 third:Callable|None=None, # the same F written to be differentiable to third order (default: `third_order_safe(potential)`)
                 ):
         self.potential, self.chunk = potential, check_int('chunk', chunk, min=1)
+        self._third = third_order_safe(potential) if third is None else third   # see the LayerNorm note above
         self._domain, self.domain_desc = _box_domain(domain)
 
     def in_domain(self, x): return super().in_domain(x) if self._domain is None else self._domain(x)
 
-    def _grad(self, X): return grad(lambda Y: self.potential(Y).sum())(X)   # rows independent: per-row gradients
+    def _grad(self, X, F=None): return grad(lambda Y: (F or self.potential)(Y).sum())(X)   # rows independent: per-row gradients
 
-    def _hess(self, X):
+    def _hess(self, X, F=None):
         "Per-row Hessians (B, 2, 2): reverse mode over the batched gradient, the two basis cotangents vmapped (rows of H)"
-        _, pull = vjp(self._grad, X)
+        _, pull = vjp(lambda Y: self._grad(Y, F), X)
         E = torch.eye(2, dtype=X.dtype, device=X.device)[:, None, :].expand(2, *X.shape)
         return vmap(lambda e: pull(e)[0], out_dims=1)(E)
 
     def _hess_and_third(self, X):
         "(F_ijl (B, 2, 2, 2), g (B, 2, 2)): one more reverse level over the Hessian, cotangents on H_00, H_01, H_11 vmapped"
-        H, pull = vjp(self._hess, X)
+        H, pull = vjp(lambda Y: self._hess(Y, self._third), X)
         C = torch.zeros(3, *H.shape, dtype=X.dtype, device=X.device)
         C[0, :, 0, 0] = 1; C[1, :, 0, 1] = 1; C[2, :, 1, 1] = 1
         a, b, c = vmap(lambda e: pull(e)[0])(C)       # d H_00 / dx_l, d H_01 / dx_l, d H_11 / dx_l, each (B, 2)
@@ -414,7 +446,7 @@ def _simpson(y, h): # y (B, n) at spacing h
 def geodesic_residual(metric:Metric, # the metric
                       points:torch.Tensor, # curves (B, n, 2) at uniform times on [0, 1], n >= 5
                      ) -> torch.Tensor:
-    "max over interior nodes of |c'' + Gamma(c', c')|_g / |c'|_g^2 (fourth-order central differences), shape (B,)"
+    "max over interior nodes of |c'' + Gamma(c', c')|_g / |c'|_g^2 (fourth-order central differences), shape (B,); 0 for a curve at rest"
     B, n, _ = points.shape
     h = 1 / (n - 1)
     c = points
@@ -424,7 +456,8 @@ def geodesic_residual(metric:Metric, # the metric
     G, g = metric.christoffels_and_metric(x.reshape(-1, 2))
     v, a = v.reshape(-1, 2), a.reshape(-1, 2)
     r = a + torch.einsum('bkij,bi,bj->bk', G, v, v)
-    rel = torch.einsum('bi,bij,bj->b', r, g, r).clamp(min=0).sqrt() / torch.einsum('bi,bij,bj->b', v, g, v)
+    num = torch.einsum('bi,bij,bj->b', r, g, r).clamp(min=0).sqrt()
+    rel = torch.where(num > 0, num / torch.einsum('bi,bij,bj->b', v, g, v), torch.zeros_like(num))  # 0/0 (a curve at rest): 0; r/0: inf
     return rel.reshape(B, n - 4).amax(-1)
 
 # %% ../nbs/08_geodesics.ipynb #08314f2f
@@ -748,7 +781,8 @@ def compare_with_straight_line(metric, # the metric
     p, q = curve.points[:, 0], curve.points[:, -1]
     line = straight_line(p, q, n)
     Ll, El = curve_length(metric, line, (q - p)[:, None].expand_as(line))
-    return dict(geodesic_length=curve.length, line_length=Ll, excess=Ll / curve.length - 1,
+    excess = torch.where(Ll > 0, Ll / curve.length - 1, torch.zeros_like(Ll))   # p == q: both are the constant curve
+    return dict(geodesic_length=curve.length, line_length=Ll, excess=excess,
                 max_deviation=_point_segment_distance(curve.points, p, q).amax(1),
                 line_residual=geodesic_residual(metric, line))
 
@@ -793,6 +827,54 @@ def fitted_metric(fit, # a `hessgeo.potential.FittedPotential`
     params = {k: v.detach() for k, v in model.named_parameters()}           # geodesic solvers must not touch the fit's .grad
     buffers = dict(model.named_buffers())
     F = lambda u: torch.func.functional_call(model, (params, buffers), (u,)) / K
+    safe = third_order_safe(model)                                           # same parameter names, LayerNorm from primitives
+    F3 = F if safe is model else (lambda u: torch.func.functional_call(safe, (params, buffers), (u,)) / K)
     box = fit.grid if restrict else None
-    if fit.coords is None: return HessianMetric(F, domain=box)
-    return PullbackMetric(HessianMetric(F), fit.coords, domain=box)
+    if fit.coords is None: return HessianMetric(F, domain=box, third=F3)
+    return PullbackMetric(HessianMetric(F, third=F3), fit.coords, domain=box)
+
+# %% ../nbs/08_geodesics.ipynb #c9b633a2
+def plot_metric_geodesics(metric, # a Metric (or a batched callable x -> (B, 2, 2))
+                          box, # ((lo1, lo2), (hi1, hi2)) to draw, e.g. (grid.lo, grid.hi)
+                          curves:Curve|None=None, # geodesics to draw (solid), with their straight lines (dashed)
+                          ax=None, # matplotlib Axes (default: a new figure)
+                          n:int=64, # background resolution, n x n points
+                          title:str|None=None, # axes title
+                          names=None, # axis labels (default: none)
+                         ):
+    "Draw sqrt det g (the metric's area density, log colour scale) over `box`, geodesics as solid and straight lines as dashed white lines; returns the Axes"
+    import matplotlib.colors, matplotlib.pyplot as plt
+    metric = as_metric(metric)
+    fg = ParamGrid(*box, (check_int('n', n, min=2),) * 2)
+    with torch.no_grad(): sd = torch.linalg.det(metric.matrix(fg.tensor())).clamp(min=0).sqrt()
+    sd = fg.reshape(sd.numpy())
+    if ax is None: ax = plt.subplots(figsize=(5.5, 4))[1]
+    norm = matplotlib.colors.LogNorm() if (sd > 0).all() else None
+    im = ax.imshow(sd.T, origin='lower', extent=(fg.lo[0], fg.hi[0], fg.lo[1], fg.hi[1]), aspect='auto', cmap='viridis', norm=norm)
+    plt.colorbar(im, ax=ax, label='sqrt det g')
+    if curves is not None:
+        for k in range(curves.points.shape[0]):
+            c = curves.points[k].detach().cpu()
+            ax.plot(*c.T, 'w-', lw=1.5)
+            ax.plot(*torch.stack([c[0], c[-1]]).T, 'w--', lw=0.8)
+    if names is not None: ax.set_xlabel(names[0]); ax.set_ylabel(names[1])
+    if title is not None: ax.set_title(title, fontsize=9)
+    return ax
+
+
+# %% ../nbs/08_geodesics.ipynb #83e58ed7
+def fitted_geodesics(fit, # a `hessgeo.potential.FittedPotential` (any potential fitted to posteriors, learned or oracle)
+                     p, # start points (B, 2) in the fit's grid coordinates
+                     q, # end points (B, 2) in grid coordinates
+                     ax=None, # matplotlib Axes: draw the geodesics and straight lines over sqrt det g there; None: no picture
+                     n_steps:int=100, # RK4 steps of the shooting refinement
+                     **kw, # passed on to `geodesic` (n_points, max_iter, energy_tol, refine)
+                    ) -> dict:
+    "Geodesics and straight lines from `p` to `q` over the Fisher metric of a fitted potential: lengths, excess, deviation, convergence"
+    metric = fitted_metric(fit)
+    cur = geodesic(metric, p, q, n_steps=n_steps, **kw)
+    cmp = compare_with_straight_line(metric, cur)
+    if ax is not None:
+        plot_metric_geodesics(metric, (fit.grid.lo, fit.grid.hi), cur, ax, names=fit.grid.names)
+    return dict(cmp, converged=cur.converged, residual=cur.residual, curve=cur, metric=metric)
+

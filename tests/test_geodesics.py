@@ -7,8 +7,9 @@ import torch
 from hessgeo.core import ParamGrid
 from hessgeo.core import CoordMap
 from hessgeo.geodesics import (EnergyBVP, GaussianNatural, GridMetric, HessianMetric, HyperbolicHalfPlane, Metric, PullbackMetric,
-                               RK4Shooter, ShootingBVP, compare_with_straight_line, exp_map, gaussian_log_partition, geodesic,
-                               resample_equidistant)
+                               RK4Shooter, ShootingBVP, compare_with_straight_line, exp_map, fitted_geodesics, fitted_metric, gaussian_log_partition,
+                               geodesic, geodesic_distance, geodesic_residual, resample_equidistant, straight_line)
+from hessgeo.potential import FittedPotential
 
 D = torch.float64
 hyp = HyperbolicHalfPlane()
@@ -112,3 +113,69 @@ def test_pullback_metric_gaussian_mu_sigma():
     torch.testing.assert_close(pb.christoffels(s), Metric.christoffels_and_metric(pb, s)[0], rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match='outside the domain of PullbackMetric'):
         pb([[0.3, 0.0]])
+
+
+def test_exp_map_matches_closed_form_gaussian():
+    gauss = GaussianNatural()
+    th = GaussianNatural.from_half(torch.tensor([[0.0, 1.0], [0.5, 0.7], [-0.3, 1.8]], dtype=D))
+    v = torch.tensor([[0.6, 0.3], [-0.4, 0.5], [0.8, -0.2]], dtype=D)
+    cur = RK4Shooter(200).shoot(gauss, th, v)
+    exact = gauss.exp(th, v)
+    assert float(((cur.points[:, -1] - exact).norm(dim=-1) / exact.norm(dim=-1)).max()) < 1e-6
+    assert float(cur.speed_drift.max()) < 1e-8 and float(cur.residual.max()) < 1e-6
+
+
+def test_residual_closed_forms_and_curve_at_rest():
+    P = torch.tensor([[-1.0, 1.0], [0.0, 0.5]], dtype=D)
+    horocycles = straight_line(P, P + torch.tensor([[2.0, 0.0], [1.0, 0.0]], dtype=D), 65)
+    torch.testing.assert_close(geodesic_residual(hyp, horocycles), torch.ones(2, dtype=D), rtol=1e-9, atol=0)   # curvature 1
+    same = geodesic(hyp, P[:1], P[:1])
+    cmp = compare_with_straight_line(hyp, same)
+    assert float(same.length[0]) < 1e-12 and float(same.residual[0]) == 0.0 and float(cmp['excess'][0]) == 0.0
+    rest = RK4Shooter(10).shoot(hyp, P[:1], torch.zeros(1, 2, dtype=D))
+    assert float(rest.residual[0]) == 0.0 and bool(torch.isfinite(rest.points).all())
+
+
+def test_geodesic_distance_matches_closed_form():
+    P, Q = pairs()
+    torch.testing.assert_close(geodesic_distance(hyp, P[:2], Q[:2]), hyp.distance(P[:2], Q[:2]), rtol=1e-6, atol=0)
+
+
+def test_nonfinite_velocity_and_shapes():
+    with pytest.raises(ValueError, match=r'v must be finite, got \[nan, 0.0\]'):
+        exp_map(hyp, [[0.0, 1.0]], [[float('nan'), 0.0]])
+    with pytest.raises(ValueError, match='x and v must have the same shape'):
+        RK4Shooter(5).shoot(hyp, [[0.0, 1.0], [0.0, 2.0]], [[1.0, 0.0]])
+
+
+class _KGaussian(torch.nn.Module):
+    "K times the Gaussian log-partition function: a 'fitted potential' whose per-sample metric is known in closed form"
+    def __init__(self, K):
+        super().__init__(); self.K = K; self.dummy = torch.nn.Parameter(torch.zeros((), dtype=D))
+
+    def forward(self, th): return self.K * gaussian_log_partition(th) + self.dummy
+
+
+def test_fitted_geodesics_hook_on_a_known_fit():
+    fit = FittedPotential(_KGaussian(3), ParamGrid((-1.5, -2.0), (1.5, -0.3), (8, 8)), None, 3)
+    P = torch.tensor([[-0.8, -1.5]], dtype=D); Q = torch.tensor([[0.9, -1.2]], dtype=D)
+    res = fitted_geodesics(fit, P, Q, n_steps=40, n_points=17, energy_tol=1e-4)
+    torch.testing.assert_close(res['geodesic_length'], GaussianNatural().distance(P, Q), rtol=1e-6, atol=0)
+    assert bool(res['converged'].all()) and float(res['excess'][0]) > 0
+    with pytest.raises(ValueError, match='outside the domain of HessianMetric'):
+        fitted_geodesics(fit, [[0.0, -1.0]], [[0.0, -0.1]])
+
+
+def test_layernorm_potential_christoffels_through_fitted_metric():
+    "fused nn.LayerNorm gets third derivatives wrong (pytorch/pytorch#175754); fitted_metric must route around it"
+    from hessgeo.potential import MLPPotential
+    grid = ParamGrid((-1.0, -1.0), (1.0, 1.0), (8, 8))
+    model = MLPPotential([-1.0, -1.0], [1.0, 1.0], width=16, depth=2, seed=3)
+    m = fitted_metric(FittedPotential(model, grid, None, 2))
+    x = torch.tensor([[0.13, -0.41], [-0.52, 0.27], [0.33, 0.61]], dtype=D)
+    h = 1e-5
+    with torch.no_grad():
+        dg = torch.stack([(m.matrix(x + h * e) - m.matrix(x - h * e)) / (2 * h) for e in torch.eye(2, dtype=D)], -1)
+        G, g = m.christoffels_and_metric(x)
+    G_fd = 0.5 * torch.einsum('bkl,bijl->bkij', torch.linalg.inv(g), dg)   # Hessian metric: Gamma^k_ij = 1/2 g^kl d_l g_ij
+    torch.testing.assert_close(G, G_fd, rtol=1e-6, atol=1e-6 * float(G_fd.abs().max()))
