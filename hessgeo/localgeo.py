@@ -6,9 +6,12 @@ answers and applied to the embedded digits diffusion model, with geometry-guided
 
 # %% ../nbs/11_localgeo.ipynb #1c0e72d5
 from __future__ import annotations
+import hashlib
+import json
 import math
 from contextlib import contextmanager, ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -17,12 +20,13 @@ from torch import nn
 from torch.func import jvp, vmap
 from tqdm.auto import tqdm
 
-from .core import check_finite, check_int, check_positive, torch_generator
+from .core import atomic_path, check_finite, check_int, check_positive, torch_generator
 
 # %% auto #0
 __all__ = ['random_subspace', 'forward_ad_ready', 'subspace_jacobian', 'singular_descriptors', 'neuron_flips',
            'jacobian_variation', 'LocalGeometry', 'local_geometry', 'DDIMGenerator', 'ddim_generator',
-           'nearest_training_distance', 'PsiRegressor', 'fit_psi_regressor', 'guided_sample', 'diversity']
+           'nearest_training_distance', 'psi_features', 'PsiRegressor', 'fit_psi_regressor', 'GuidedDDIMGenerator',
+           'guided_sample', 'diversity', 'class_entropy']
 
 # %% ../nbs/11_localgeo.ipynb #821b0fcf
 def random_subspace(d:int, # ambient dimension
@@ -220,6 +224,34 @@ class LocalGeometry:
         keys = ['psi', 'rank', 'erank'] + [k for k in ('flips', 'jac_var') if getattr(self, k) is not None]
         return {k: getattr(self, k).detach().cpu().numpy() for k in keys}
 
+# %% ../nbs/11_localgeo.ipynb #87f2738b
+def _geometry_key(G, # the generator (a module's weights and repr enter the key)
+                  tensors:Sequence, # the points, Q and the output projection (None entries skipped)
+                  settings:dict, # everything else that changes the result
+                 ) -> str:
+    "SHA-256 of what determines a `local_geometry` run, to refuse resuming a checkpoint written for another run"
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for t in tensors:
+        if t is not None: h.update(str(tuple(t.shape)).encode()); h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    if isinstance(G, nn.Module):
+        h.update(repr(G).encode())
+        for k, v in G.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+# %% ../nbs/11_localgeo.ipynb #40367067
+def _load_checkpoint(path:Path, key:str) -> dict:
+    "Completed chunks of a run from a safetensors checkpoint (empty if the file does not exist); ValueError if written for another run"
+    from safetensors.torch import load_file, safe_open
+    if not path.exists(): return {}
+    try:
+        with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
+        done = load_file(str(path))
+    except Exception as e: raise ValueError(f"checkpoint {str(path)!r} is corrupted or not a safetensors file: {e}") from None
+    if meta.get('key') != key:
+        raise ValueError(f"checkpoint {str(path)!r} was written for other points, subspace, settings or generator weights; "
+                         "delete it or pass another path")
+    return done
+
 # %% ../nbs/11_localgeo.ipynb #72b1c17c
 def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xshape); a module must be in eval() mode
                    z, # points (B, *zshape)
@@ -235,6 +267,7 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
                    Q:torch.Tensor|None=None, # explicit (d, P) orthonormal subspace (overrides P and seed)
                    batch_size:int=64, # points per chunk
                    progress:bool=True, # show a tqdm bar over chunks
+                   checkpoint:str|Path|None=None, # safetensors file: completed chunks are saved to it and a rerun resumes
                   ) -> LocalGeometry:
     "Local scaling psi, rank nu (thresholded and effective) and optionally complexity delta of G at every point of z"
     z = _check_latents(z)
@@ -250,16 +283,27 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
     with torch.no_grad(): D = G(z[:1]).numel()
     R = _output_projection(out_proj, D, seed, z.dtype, z.device)
     K = D if R is None else R.shape[1]
-    out = {k: [] for k in ('sigma', 'flips', 'jac_var')}
-    for i in tqdm(range(0, z.shape[0], batch_size), desc='local geometry', disable=not progress, leave=False):
+    keys = ['sigma'] + [k for k in ('flips', 'jac_var') if k in complexity]
+    out = {k: [] for k in keys}
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        ckey = _geometry_key(G if model is None else model, (z, Q, R), dict(complexity=sorted(complexity), radius=radius,
+                             ball_dim=ball_dim, act_types=[t.__name__ for t in act_types], dtype=str(z.dtype)))
+        for k, v in _load_checkpoint(checkpoint, ckey).items(): out[k].append(v.to(z.device))
+    start = len(torch.cat(out['sigma'])) if out['sigma'] else 0
+    for i in tqdm(range(start, z.shape[0], batch_size), desc='local geometry', disable=not progress, leave=False):
         zc = z[i:i + batch_size]
         JQ = subspace_jacobian(G, zc, Q, R, model)
         out['sigma'].append(torch.linalg.svdvals(JQ))
         if 'flips' in complexity: out['flips'].append(neuron_flips(G, zc, Q, radius, ball_dim, act_types, model))
         if 'jac_var' in complexity: out['jac_var'].append(jacobian_variation(G, zc, Q, radius, ball_dim, R, JQ0=JQ, model=model))
+        if checkpoint is not None:
+            from safetensors.torch import save_file
+            with atomic_path(checkpoint) as tmp:
+                save_file({k: torch.cat(v).cpu().contiguous() for k, v in out.items()}, str(tmp), metadata={'key': ckey})
     sigma = torch.cat(out['sigma']).cpu()
     sd = singular_descriptors(sigma, rtol, shape=(K, P))
-    cat = lambda k: torch.cat(out[k]).cpu() if out[k] else None
+    cat = lambda k: torch.cat(out[k]).cpu() if out.get(k) else None
     return LocalGeometry(sd['psi'], sd['rank'], sd['erank'], sigma, cat('flips'), cat('jac_var'), P, K, sd['rtol'],
                          radius, ball_dim)
 
@@ -274,29 +318,49 @@ class DDIMGenerator(nn.Module):
                 ):
         super().__init__()
         from diffusers import DDIMScheduler
-        self.unet, self.steps, self.out_scale = unet, check_int('steps', steps, min=1), out_scale
+        self.unet, self.steps, self.out_scale = unet, check_int('steps', steps, min=1), tuple(out_scale)
         self.scheduler = DDIMScheduler.from_config(scheduler.config)
         self.scheduler.set_timesteps(self.steps)
+
+    def extra_repr(self) -> str: return f"steps={self.steps}, out_scale={self.out_scale}"
 
     @property
     def timesteps(self): return self.scheduler.timesteps
 
+    def eps(self, x:torch.Tensor, t) -> torch.Tensor:
+        "The UNet's noise prediction at x_t"
+        return self.unet(self.scheduler.scale_model_input(x, t), t).sample
+
     def step(self, x:torch.Tensor, t, eps:torch.Tensor|None=None) -> torch.Tensor:
         "One DDIM step from x_t at timestep t (eps predicted by the UNet unless given)"
-        if eps is None: eps = self.unet(self.scheduler.scale_model_input(x, t), t).sample
+        if eps is None: eps = self.eps(x, t)
         return self.scheduler.step(eps, t, x, eta=0.0).prev_sample
+
+    def predict_x0(self, x:torch.Tensor, t, eps:torch.Tensor|None=None) -> torch.Tensor:
+        "DDIM's estimate of the clean sample from x_t, (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), in output units (a x_0 + b)"
+        if self.scheduler.config.prediction_type != 'epsilon':
+            raise ValueError(f"predict_x0 needs an epsilon-prediction model, the scheduler says {self.scheduler.config.prediction_type!r}")
+        if eps is None: eps = self.eps(x, t)
+        a = float(self.scheduler.alphas_cumprod[int(t)])
+        return self.out_scale[0] * (x - math.sqrt(1 - a) * eps) / math.sqrt(a) + self.out_scale[1]
 
     def forward(self, z:torch.Tensor) -> torch.Tensor:
         x = z * self.scheduler.init_noise_sigma
         for t in self.scheduler.timesteps: x = self.step(x, t)
         return self.out_scale[0] * x + self.out_scale[1]
 
-    def trajectory(self, z:torch.Tensor) -> torch.Tensor:
-        "All intermediate latents x_t before each step, (steps, B, C, H, W) (no gradients)"
-        xs, x = [], z * self.scheduler.init_noise_sigma
+    def trajectory(self, z:torch.Tensor, # initial latents (B, C, H, W)
+                   predictions:bool=False, # also return the clean-image prediction at every step
+                  ):
+        "Intermediate latents x_t before each step, (steps, B, C, H, W); with `predictions`, also predict_x0 at each (no gradients)"
+        xs, x0s, x = [], [], z * self.scheduler.init_noise_sigma
         with torch.no_grad():
-            for t in self.scheduler.timesteps: xs.append(x); x = self.step(x, t)
-        return torch.stack(xs)
+            for t in self.scheduler.timesteps:
+                e = self.eps(x, t)
+                xs.append(x)
+                if predictions: x0s.append(self.predict_x0(x, t, e))
+                x = self.step(x, t, e)
+        return (torch.stack(xs), torch.stack(x0s)) if predictions else torch.stack(xs)
 
 # %% ../nbs/11_localgeo.ipynb #f362618b
 def ddim_generator(unet:nn.Module, # diffusers UNet2DModel (put in eval mode)
@@ -317,87 +381,148 @@ def nearest_training_distance(images:torch.Tensor, # (B, C, H, W) samples
     m, i = d.min(1)
     return (m / math.sqrt(images[0].numel())).cpu(), i.cpu()
 
-# %% ../nbs/11_localgeo.ipynb #d0faaaa5
+# %% ../nbs/11_localgeo.ipynb #9f8fe776
+def psi_features(x0:torch.Tensor, # clean-image predictions (B, C, H, W) in output units (~[0, 1])
+                ) -> torch.Tensor:
+    "Regressor features of an image: its pixels and 5 smooth summaries (mean, mean square, mean clamp to [0, 1], mean overshoot above 1 and below 0)"
+    f = x0.reshape(len(x0), -1)
+    summ = torch.stack([f.mean(1), (f * f).mean(1), f.clamp(0, 1).mean(1), (f - 1).clamp(min=0).mean(1), (-f).clamp(min=0).mean(1)], 1)
+    return torch.cat([f, summ], 1)
+
+# %% ../nbs/11_localgeo.ipynb #d8797954
 class PsiRegressor(nn.Module):
-    "MLP r(x_t, t) -> standardised psi, with t / T appended to the flattened latent"
+    "r(x_t, t): per-timestep linear regression of standardised psi on `psi_features` of the denoiser's prediction x0-hat(x_t, t)"
     def __init__(self,
-                 d:int, # flattened latent size
-                 width:int=128, # hidden width
-                 T:int=1000, # number of training timesteps of the diffusion model (t is divided by it)
+                 gen:DDIMGenerator, # the generator whose UNet gives x0-hat and whose schedule gives the timesteps
+                 coef:torch.Tensor, # (S, F) coefficients on standardised features, one row per timestep of gen
+                 intercept:torch.Tensor, # (S,)
+                 feat_mean:torch.Tensor, # (S, F) feature means used for standardising
+                 feat_std:torch.Tensor, # (S, F) feature standard deviations
+                 psi_mean:float, # mean of psi over the training chains
+                 psi_std:float, # standard deviation of psi over the training chains
                 ):
         super().__init__()
-        self.T = T
-        self.net = nn.Sequential(nn.Linear(d + 1, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1))
-        self.register_buffer('mean', torch.zeros(())); self.register_buffer('std', torch.ones(()))
+        self.gen = gen
+        S = len(gen.timesteps)
+        if coef.shape[0] != S or intercept.shape != (S,) or feat_mean.shape != coef.shape or feat_std.shape != coef.shape:
+            raise ValueError(f"coefficients must have one row per timestep of the generator ({S}), got coef {tuple(coef.shape)}, "
+                             f"intercept {tuple(intercept.shape)}, feat_mean {tuple(feat_mean.shape)}, feat_std {tuple(feat_std.shape)}")
+        for k, v in dict(timesteps=gen.timesteps.clone(), coef=coef, intercept=intercept, feat_mean=feat_mean, feat_std=feat_std,
+                         psi_mean=torch.tensor(float(psi_mean)), psi_std=torch.tensor(float(psi_std))).items():
+            self.register_buffer(k, torch.as_tensor(v, dtype=torch.float64) if k != 'timesteps' else v)
+
+    def step_index(self, t) -> int:
+        "Row of the timestep t; ValueError naming t if it is not in the schedule"
+        hit = (self.timesteps == int(t)).nonzero()
+        if len(hit) == 0: raise ValueError(f"t={int(t)} is not a timestep of the regressor's DDIM schedule {self.timesteps.tolist()}")
+        return int(hit[0, 0])
+
+    def head(self, x0:torch.Tensor, t) -> torch.Tensor:
+        "Standardised psi predicted from a clean-image prediction x0 at timestep t, (B,)"
+        k = self.step_index(t)
+        f = (psi_features(x0) - self.feat_mean[k].to(x0.dtype)) / self.feat_std[k].to(x0.dtype)
+        return f @ self.coef[k].to(x0.dtype) + self.intercept[k].to(x0.dtype)
 
     def forward(self, x:torch.Tensor, t) -> torch.Tensor:
-        "Standardised psi prediction (B,)"
-        tt = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1).expand(len(x))[:, None] / self.T
-        return self.net(torch.cat([x.reshape(len(x), -1), tt], 1))[:, 0]
+        "Standardised psi prediction at the intermediate latents x_t, (B,)"
+        return self.head(self.gen.predict_x0(x, t), t)
 
     def psi(self, x:torch.Tensor, t) -> torch.Tensor:
         "Prediction in psi units"
-        return self(x, t) * self.std + self.mean
+        return self(x, t) * self.psi_std.to(x.dtype) + self.psi_mean.to(x.dtype)
 
-# %% ../nbs/11_localgeo.ipynb #c684ac0b
-def fit_psi_regressor(gen:DDIMGenerator, # the generator whose chain provides x_t
-                      z:torch.Tensor, # initial latents (N, C, H, W)
-                      psi:torch.Tensor, # their psi (N,)
-                      epochs:int=200, # full-batch Adam epochs
-                      lr:float=3e-3, # Adam learning rate
-                      val_frac:float=0.2, # latents held out (all their steps) to report the validation R^2
-                      seed:int=0, # seed of the split and of the initialisation
-                      progress:bool=True,
+# %% ../nbs/11_localgeo.ipynb #576d5187
+def fit_psi_regressor(gen:DDIMGenerator, # the generator whose chains provide x_t
+                      z:torch.Tensor, # initial latents (N, C, H, W), one chain each
+                      psi:torch.Tensor, # psi(z) of the whole chain (N,), e.g. `local_geometry(gen, z).psi`
+                      val_frac:float=0.25, # chains held out of the fit (all their steps) to report R^2 on
+                      alphas:Sequence[float]=tuple(np.logspace(-2, 5, 15)), # ridge penalties tried (leave-one-chain-out CV)
+                      seed:int=0, # seed of the split into fitted and held-out chains
+                      batch_size:int=256, # chains per UNet call when running them
+                      progress:bool=True, # tqdm bar over batches of chains
                      ) -> tuple[PsiRegressor, dict]:
-    "Train a PsiRegressor on (x_t, t) -> psi(z) over all DDIM steps; returns it and R^2 per step on held-out latents"
-    psi = torch.as_tensor(check_finite('psi', psi), dtype=torch.float32)
+    "Fit a `PsiRegressor` on (x_t, t) -> psi(z) for every DDIM step; returns it and R^2 per step on fitted and on held-out chains"
+    from sklearn.linear_model import RidgeCV
+    psi = torch.as_tensor(check_finite('psi', psi), dtype=torch.float64).reshape(-1)
     if len(psi) != len(z): raise ValueError(f"psi has {len(psi)} values for {len(z)} latents")
-    xs = gen.trajectory(z).float()                          # (S, N, ...)
-    S, N = xs.shape[:2]
-    ts = gen.timesteps.float()
-    g = torch_generator(seed)
-    perm = torch.randperm(N, generator=g)
-    nv = max(1, int(round(val_frac * N)))
+    val_frac = float(val_frac)
+    if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
+    N = len(z)
+    nv = int(round(val_frac * N))
+    if nv < 2 or N - nv < 2: raise ValueError(f"need at least 2 fitted and 2 held-out chains, got {N - nv} and {nv} from N={N}, val_frac={val_frac}")
+    feats = []
+    for i in tqdm(range(0, N, check_int('batch_size', batch_size, min=1)), desc='chains', disable=not progress, leave=False):
+        _, x0 = gen.trajectory(z[i:i + batch_size], predictions=True)                       # (S, b, C, H, W)
+        feats.append(torch.stack([psi_features(x) for x in x0]).double())
+    feats = torch.cat(feats, 1).numpy()                                                        # (S, N, F)
+    perm = torch.randperm(N, generator=torch_generator(seed)).numpy()
     va, trn = perm[:nv], perm[nv:]
-    torch.manual_seed(seed)
-    reg = PsiRegressor(xs[0, 0].numel(), T=gen.scheduler.config.num_train_timesteps)
-    reg.mean.fill_(float(psi[trn].mean())); reg.std.fill_(float(psi[trn].std()))
-    y = (psi - reg.mean) / reg.std
-    X = xs[:, trn].reshape(S * len(trn), -1); T_ = ts[:, None].expand(S, len(trn)).reshape(-1); Y = y[trn].repeat(S)
-    opt = torch.optim.Adam(reg.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in tqdm(range(check_int('epochs', epochs, min=1)), desc='psi regressor', disable=not progress, leave=False):
-        opt.zero_grad()
-        loss = ((reg.net(torch.cat([X, T_[:, None] / reg.T], 1))[:, 0] - Y) ** 2).mean()
-        loss.backward(); opt.step()
-    with torch.no_grad():
-        r2 = [float(1 - ((reg(xs[k, va], ts[k]) - y[va]) ** 2).mean() / y[va].var(unbiased=False)) for k in range(S)]
-    return reg.eval(), dict(val_r2_per_step=r2, train_loss=float(loss.detach()), n_train=len(trn), n_val=nv)
+    y = ((psi - psi[trn].mean()) / psi[trn].std()).numpy()
+    S, _, F = feats.shape
+    coef, icpt, mu, sd = np.zeros((S, F)), np.zeros(S), np.zeros((S, F)), np.ones((S, F))
+    r2 = lambda p, t: float(1 - ((p - t) ** 2).mean() / t.var())
+    info = dict(timesteps=[int(t) for t in gen.timesteps], val_r2_per_step=[], train_r2_per_step=[], alpha_per_step=[],
+                n_train=len(trn), n_val=nv, n_features=F)
+    for k in range(S):
+        mu[k] = feats[k, trn].mean(0); sd[k] = feats[k, trn].std(0) + 1e-8
+        X = (feats[k] - mu[k]) / sd[k]
+        m = RidgeCV(alphas=list(alphas)).fit(X[trn], y[trn])                                  # efficient leave-one-chain-out CV
+        coef[k], icpt[k] = m.coef_, m.intercept_
+        info['val_r2_per_step'].append(r2(m.predict(X[va]), y[va])); info['train_r2_per_step'].append(r2(m.predict(X[trn]), y[trn]))
+        info['alpha_per_step'].append(float(m.alpha_))
+    t = lambda a: torch.as_tensor(a, dtype=torch.float64)
+    reg = PsiRegressor(gen, t(coef), t(icpt), t(mu), t(sd), float(psi[trn].mean()), float(psi[trn].std()))
+    return reg.eval(), info
 
-# %% ../nbs/11_localgeo.ipynb #e37d305c
+# %% ../nbs/11_localgeo.ipynb #8b8cc271
+class GuidedDDIMGenerator(DDIMGenerator):
+    "DDIM with the noise prediction shifted by -s sqrt(1 - abar_t) grad_x r(x_t, t): a differentiable module z -> image"
+    def __init__(self,
+                 gen:DDIMGenerator, # the unguided generator (its UNet, schedule and output scale are shared)
+                 regressor:Callable, # r(x_t, t) -> (B,), differentiable in x_t (e.g. a `PsiRegressor`)
+                 scale:float, # guidance strength s (0: the plain chain; > 0 towards higher r)
+                ):
+        nn.Module.__init__(self)
+        self.unet, self.steps, self.out_scale, self.scheduler = gen.unet, gen.steps, gen.out_scale, gen.scheduler
+        self.regressor, self.scale = regressor, float(check_finite('scale', scale))
+
+    def extra_repr(self) -> str: return f"steps={self.steps}, out_scale={self.out_scale}, scale={self.scale}"
+
+    def step(self, x:torch.Tensor, t, eps:torch.Tensor|None=None) -> torch.Tensor:
+        "One guided DDIM step (the gradient by torch.func.grad, so the chain stays differentiable for jvp)"
+        if eps is None: eps = self.eps(x, t)
+        if self.scale != 0:
+            g = torch.func.grad(lambda x_: self.regressor(x_, t).sum())(x)
+            eps = eps - self.scale * math.sqrt(1 - float(self.scheduler.alphas_cumprod[int(t)])) * g
+        return self.scheduler.step(eps, t, x, eta=0.0).prev_sample
+
+# %% ../nbs/11_localgeo.ipynb #512b3d84
 def guided_sample(gen:DDIMGenerator, # the generator (its UNet and DDIM schedule)
                   z:torch.Tensor, # initial latents (B, C, H, W)
-                  regressor:PsiRegressor, # r(x_t, t)
-                  scale:float, # guidance strength s (0: plain DDIM; > 0 towards higher psi)
+                  regressor:Callable, # r(x_t, t)
+                  scale:float, # guidance strength s (0: plain DDIM; > 0 towards higher r)
                  ) -> torch.Tensor:
-    "DDIM sampling with the noise prediction shifted by -s sqrt(1 - abar_t) grad r(x_t, t); images (B, C, H, W)"
-    scale = float(check_finite('scale', scale))
-    x = z * gen.scheduler.init_noise_sigma
-    acp = gen.scheduler.alphas_cumprod
-    for t in gen.scheduler.timesteps:
-        with torch.no_grad(): eps = gen.unet(gen.scheduler.scale_model_input(x, t), t).sample
-        if scale != 0:
-            with torch.enable_grad():
-                xg = x.detach().float().requires_grad_(True)
-                gr = torch.autograd.grad(regressor(xg, t).sum(), xg)[0].to(x.dtype)
-            eps = eps - scale * math.sqrt(1 - float(acp[int(t)])) * gr
-        with torch.no_grad(): x = gen.step(x, t, eps)
-    return gen.out_scale[0] * x + gen.out_scale[1]
+    "Guided DDIM samples (B, C, H, W), unclamped output units"
+    with torch.no_grad(): return GuidedDDIMGenerator(gen, regressor, scale)(z)
 
-# %% ../nbs/11_localgeo.ipynb #0b602d1f
+# %% ../nbs/11_localgeo.ipynb #3b597c64
 def diversity(x:torch.Tensor, # samples (B, ...) (images or embeddings)
              ) -> float:
     "Mean pairwise Euclidean distance between samples (RMS per entry for images: divided by sqrt(#entries))"
-    f = x.reshape(len(x), -1).double()
+    f = torch.as_tensor(x).reshape(len(x), -1).double()
     if len(f) < 2: raise ValueError(f"diversity needs at least 2 samples, got {len(f)}")
     d = torch.pdist(f)
     return float(d.mean() / math.sqrt(f.shape[1]))
+
+# %% ../nbs/11_localgeo.ipynb #9468f388
+def class_entropy(labels, # predicted class labels (B,)
+                  n_classes:int=10, # number of classes (the maximum entropy is log2 of it)
+                 ) -> float:
+    "Entropy in bits of the histogram of predicted labels: log2(n_classes) when all classes are equally frequent, 0 for one class"
+    labels = np.asarray(labels).reshape(-1)
+    n_classes = check_int('n_classes', n_classes, min=1)
+    if len(labels) == 0: raise ValueError("class_entropy needs at least one label")
+    if labels.min() < 0 or labels.max() >= n_classes: raise ValueError(f"labels must be in [0, {n_classes}), got {labels.min()}..{labels.max()}")
+    p = np.bincount(labels, minlength=n_classes) / len(labels)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
