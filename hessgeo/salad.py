@@ -313,19 +313,28 @@ def embed_batched(fn:Callable, # torch function (B, ...) -> (B, F)
 
 # %% ../nbs/12_salad.ipynb #d5f91e43
 def load_clip_embedder(model_dir:str|None=None, # local folder of a CLIP checkpoint (default: env HESSGEO_CLIP_DIR)
+                       batch_size:int=64, # images per forward pass
                       ) -> Callable:
-    "A function images (N, H, W, 3) in [0, 1] -> CLIP image embeddings, from local weights only; RuntimeError explaining why not"
+    "A function images (N, H, W, 3) in [0, 1] -> CLIP image embeddings (N, F), from local weights only; RuntimeError explaining why not"
     model_dir = model_dir or os.environ.get('HESSGEO_CLIP_DIR')
     if not model_dir: raise RuntimeError("CLIP not available: no local weights given (pass model_dir or set HESSGEO_CLIP_DIR "
                                          "to a folder holding a CLIP checkpoint in transformers format); nothing is downloaded")
     if not Path(model_dir).is_dir(): raise RuntimeError(f"CLIP not available: {model_dir!r} is not a folder")
     try: from transformers import CLIPModel, CLIPImageProcessor
     except ImportError as e: raise RuntimeError("CLIP not available: the 'transformers' package is not installed") from e
-    model = CLIPModel.from_pretrained(model_dir, local_files_only=True, use_safetensors=True).eval()
-    proc = CLIPImageProcessor.from_pretrained(model_dir, local_files_only=True)
+    try:
+        model = CLIPModel.from_pretrained(model_dir, local_files_only=True).eval()
+        proc = CLIPImageProcessor.from_pretrained(model_dir, local_files_only=True)
+    except (OSError, ValueError) as e: raise RuntimeError(f"CLIP not available: cannot load a CLIP checkpoint from {model_dir!r}: {e}") from e
+    batch_size = check_int('batch_size', batch_size, min=1)
     def embed(images):
-        px = proc(images=[(np.asarray(im) * 255).astype(np.uint8) for im in images], return_tensors='pt')['pixel_values']
-        with torch.no_grad(): return model.get_image_features(pixel_values=px).double().numpy()
+        out = []
+        for i in range(0, len(images), batch_size):
+            px = proc(images=[(np.clip(np.asarray(im), 0, 1) * 255).astype(np.uint8) for im in images[i:i + batch_size]],
+                      return_tensors='pt')['pixel_values']
+            with torch.no_grad(): f = model.get_image_features(pixel_values=px)
+            out.append((f if torch.is_tensor(f) else f.pooler_output).double().numpy())   # transformers 5 returns an output object
+        return np.concatenate(out)
     return embed
 
 # %% ../nbs/12_salad.ipynb #01d9235f

@@ -74,3 +74,35 @@ def test_digit_salad_reproducible_and_bad_input():
         pairwise_distances(np.array([[1.0, np.inf]]))
     with pytest.raises(ValueError, match='>= 2 categories'):
         SaladSet(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, int), np.array([0, 1]), ['a'], ['x', 'y'])
+
+
+def test_clip_loader_on_a_tiny_local_checkpoint(tmp_path):
+    # the loading code only (no real CLIP weights exist in the project): a random tiny CLIP written in the
+    # transformers format must load from the folder and give the model's own image features
+    transformers = pytest.importorskip('transformers')
+    import torch
+    from hessgeo.salad import load_clip_embedder
+    cfg = transformers.CLIPConfig(
+        text_config=dict(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1, vocab_size=64),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1, image_size=32, patch_size=8),
+        projection_dim=8)
+    torch.manual_seed(0)
+    model = transformers.CLIPModel(cfg).eval()
+    model.save_pretrained(tmp_path)
+    proc = transformers.CLIPImageProcessor(size={'shortest_edge': 32}, crop_size={'height': 32, 'width': 32})
+    proc.save_pretrained(tmp_path)
+    imgs = np.random.default_rng(1).random((3, 24, 24, 3)).astype(np.float32)
+    E = load_clip_embedder(str(tmp_path), batch_size=2)(imgs)
+    px = proc(images=[(im * 255).astype(np.uint8) for im in imgs], return_tensors='pt')['pixel_values']
+    with torch.no_grad(): ref = model.get_image_features(pixel_values=px)
+    ref = ref if torch.is_tensor(ref) else ref.pooler_output
+    assert E.shape == (3, 8) and np.allclose(E, ref.double().numpy(), atol=1e-5)
+
+
+def test_clip_loader_refuses_cleanly(tmp_path, monkeypatch):
+    from hessgeo.salad import load_clip_embedder
+    monkeypatch.delenv('HESSGEO_CLIP_DIR', raising=False)
+    with pytest.raises(RuntimeError, match='no local weights given'):
+        load_clip_embedder()
+    with pytest.raises(RuntimeError, match='is not a folder'):
+        load_clip_embedder(str(tmp_path / 'missing'))
