@@ -17,7 +17,8 @@ from . import __version__
 from .core import ParamGrid, atomic_path, check_int, check_positive
 
 # %% auto #0
-__all__ = ['COMMANDS', 'ising_grid_thermo', 'plot_ising_thermo', 'ising', 'main']
+__all__ = ['COMMANDS', 'ising_grid_thermo', 'plot_ising_thermo', 'ising', 'digits_plane_geometry', 'diffusion',
+           'digits_plane_localgeo', 'localgeo', 'salad', 'main']
 
 # %% ../nbs/14_cli.ipynb #4e957453
 _OBS = ('energy', 'abs_mag', 'heat_capacity', 'susceptibility')
@@ -154,8 +155,268 @@ def ising(size:int=8, # lattice side L (even, >= 4); exact finite-size compariso
         for k in _OBS: print(f"  {k:15s} max|z| = {summary[f'{k}_max_abs_z']:5.2f}   mean z^2 = {summary[f'{k}_chi2_per_point']:.3f}")
     return res
 
+# %% ../nbs/14_cli.ipynb #8804a624
+def _save_png(fig, # matplotlib figure
+              path:Path, # where to write it
+              dpi:int=120):
+    "Write `fig` to `path` as PNG atomically and close it"
+    import matplotlib.pyplot as plt
+    with atomic_path(Path(path)) as tmp: fig.savefig(tmp, dpi=dpi, format='png', bbox_inches='tight')
+    plt.close(fig)
+    return Path(path)
+
+def _json_ready(x):
+    "numpy scalars and arrays -> plain Python, recursively, for json.dumps"
+    if isinstance(x, dict): return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [_json_ready(v) for v in x]
+    if isinstance(x, np.ndarray): return x.tolist()
+    if isinstance(x, np.generic): return x.item()
+    return x
+
+# %% ../nbs/14_cli.ipynb #60cabf18
+def digits_plane_geometry(grid:int=24, # plane side G: G x G points over (a, b) in [0, 1]^2
+                          steps:int=20, # DDIM steps
+                          seed:int=0, # master seed of the three anchor latents
+                          fit_steps:int=400, # Adam steps of the potential fit
+                          lipschitz:bool=True, # also compute the Lipschitz map (4 more images per point)
+                          batch_size:int|None=None, # images per UNet call (default: from the memory available)
+                          work_dir:str|Path|None=None, # folder for the resumable image shards (None: in memory)
+                          device:str|None=None, # torch device (default: CUDA if available, else CPU)
+                          progress:bool=True, # progress bars
+                         ) -> dict:
+    "The embedded digits model over a G x G latent plane: images, digit phases, plane metric, Lipschitz map and how they agree"
+    import torch
+    from hessgeo.diffusion import LatentPlane, load_default_model, load_digit_classifier, sample_plane
+    from hessgeo.phases import (difference_grids, label_boundaries, lipschitz_from_differences, phase_labels, plane_metric,
+                                ridge_boundary_agreement)
+    G, steps = check_int('grid', grid, min=3), check_int('steps', steps, min=1)
+    fit_steps = check_int('fit_steps', fit_steps, min=1)
+    model = load_default_model(device)
+    clf = load_digit_classifier()
+    plane = LatentPlane.from_seeds(check_int('seed', seed, min=0), (1, 16, 16))
+    pgrid = plane.grid((G, G))
+    work = None if work_dir is None else Path(work_dir)
+    kw = dict(steps=steps, batch_size=batch_size, device=device, progress=progress)
+    t = {}
+    t0 = time.perf_counter()
+    images = sample_plane(model, plane, pgrid, None if work is None else work / 'plane', **kw)
+    t['plane_s'] = time.perf_counter() - t0
+    with torch.no_grad():
+        logits, emb = clf.logits(images), clf.embed(images)
+    labels = phase_labels(logits=logits)
+    conf = logits.softmax(1).max(1).values.numpy()
+    bnd = label_boundaries(labels, pgrid)
+    t0 = time.perf_counter()
+    pm = plane_metric(emb.double(), pgrid, steps=fit_steps, progress=progress)
+    t['metric_s'] = time.perf_counter() - t0
+    two_phases = 0 < bnd.sum() < pgrid.n
+    res = dict(grid=pgrid, plane=plane, images=images, labels=labels, confidence=conf, boundaries=bnd, embedding=emb,
+               metric=pm.metric, pullback=pm.pullback, n_eff=pm.n_eff, fit_jsd=float(pm.fit.history[-1]), seconds=t,
+               agreement=dict(fitted=ridge_boundary_agreement(pm.metric, bnd) if two_phases else None,
+                              pullback=ridge_boundary_agreement(pm.pullback, bnd) if two_phases else None))
+    if lipschitz:
+        t0 = time.perf_counter()
+        eps = 1e-2 * float(pgrid.cell_size.min())
+        shifted = {k: sample_plane(model, plane, g, None if work is None else work / f'lipschitz{k}', **kw)
+                   for k, g in difference_grids(pgrid, eps).items()}
+        lm = lipschitz_from_differences(shifted, eps)
+        t['lipschitz_s'] = time.perf_counter() - t0
+        res.update(lipschitz=lm['lipschitz'], lipschitz_eps=eps)
+        res['agreement']['lipschitz'] = ridge_boundary_agreement(lm['lipschitz'].numpy(), bnd) if two_phases else None
+    return res
+
+# %% ../nbs/14_cli.ipynb #be0eb41d
+def _mosaic_figure(images, # (G, C, H, W) images in [0, 1] on `grid`
+                   grid:ParamGrid, # their grid
+                   title:str='', # figure title
+                  ):
+    "The image mosaic at about one screen pixel per image pixel (at 120 dpi), a along x, b up"
+    import matplotlib.pyplot as plt
+    from hessgeo.phases import image_mosaic
+    m = image_mosaic(images, grid)
+    side = max(4.0, 1.1 * max(m.shape) / 120)
+    fig, ax = plt.subplots(figsize=(side, side * m.shape[0] / m.shape[1] + 0.4))
+    ax.imshow(m, cmap='gray', vmin=0, vmax=1, extent=[grid.lo[0], grid.hi[0], grid.lo[1], grid.hi[1]], interpolation='nearest')
+    ax.set_xlabel(grid.names[0]); ax.set_ylabel(grid.names[1])
+    if title: ax.set_title(title)
+    return fig
+
+# %% ../nbs/14_cli.ipynb #9260e706
+def diffusion(grid:int=24, # plane side G: G x G points over (a, b) in [0, 1]^2 (64 for the full default plane)
+              steps:int=20, # DDIM steps
+              seed:int=0, # master seed of the three anchor latents
+              fit_steps:int=400, # Adam steps of the potential fit behind the metric
+              no_lipschitz:bool=False, # skip the Lipschitz map (it costs 4 more images per grid point)
+              batch_size:int=None, # images per UNet call (default: from the memory available)
+              device:str=None, # torch device, e.g. cuda (default: CUDA if available, else CPU)
+              out:str='hessgeo_out', # output folder (image shards are kept in OUT/diffusion_work to resume)
+              quiet:bool=False, # no progress bars
+             ):
+    "Latent plane of the embedded digits diffusion model: image mosaic, phase map, metric map, Lipschitz map, results JSON"
+    import matplotlib; matplotlib.use('Agg')
+    from hessgeo.phases import plot_plane
+    out = Path(out)
+    r = digits_plane_geometry(grid, steps, seed, fit_steps, not no_lipschitz, batch_size, out / 'diffusion_work', device, not quiet)
+    g, files = r['grid'], {}
+    title = f"digits UNet, plane seed {seed}, {g.shape[0]}x{g.shape[1]}, DDIM {steps} steps"
+    files['mosaic'] = _save_png(_mosaic_figure(r['images'], g, title), out / 'diffusion_mosaic.png')
+    files['phases'] = _save_png(plot_plane(g, labels=r['labels'], title='phase = digit label'), out / 'diffusion_phases.png')
+    files['metric'] = _save_png(plot_plane(g, metric=r['metric'], boundaries=r['boundaries'], title='fitted plane metric'), out / 'diffusion_metric.png')
+    if 'lipschitz' in r:
+        files['lipschitz'] = _save_png(plot_plane(g, lipschitz=r['lipschitz'], boundaries=r['boundaries'], title='sampler Lipschitz constant'),
+                                       out / 'diffusion_lipschitz.png')
+    arrays = dict(points=g.points, labels=r['labels'], confidence=r['confidence'], boundaries=r['boundaries'],
+                  metric=r['metric'].numpy(), pullback=r['pullback'].numpy(), images=r['images'].numpy())
+    if 'lipschitz' in r: arrays['lipschitz'] = r['lipschitz'].numpy()
+    with atomic_path(out / 'diffusion_plane.npz') as tmp: np.savez_compressed(tmp, **arrays)
+    summary = dict(grid=list(g.shape), steps=steps, seed=seed, plane_hash=r['plane'].hash(), fit_steps=fit_steps,
+                   labels_present=np.unique(r['labels']).tolist(), label_counts=np.bincount(r['labels'], minlength=10).tolist(),
+                   mean_confidence=float(r['confidence'].mean()), n_boundary=int(r['boundaries'].sum()), n_eff=r['n_eff'],
+                   fit_jsd=r['fit_jsd'], lipschitz_eps=r.get('lipschitz_eps'), agreement=r['agreement'],
+                   seconds={k: round(v, 2) for k, v in r['seconds'].items()}, files={k: str(v) for k, v in files.items()})
+    with atomic_path(out / 'diffusion_results.json') as tmp: tmp.write_text(json.dumps(_json_ready(summary), indent=1))
+    print(f"wrote {', '.join(str(p) for p in files.values())}, {out / 'diffusion_plane.npz'} and {out / 'diffusion_results.json'}")
+    print(f"{g.n} images in {r['seconds']['plane_s']:.1f} s; digits present: {summary['labels_present']}; {summary['n_boundary']} boundary cells")
+    for k, a in r['agreement'].items():
+        if a is None: print(f"  {k}: only one phase on this plane, no boundary to compare with"); continue
+        print(f"  {k:9s} boundary/interior median ratio {a['ratio']:8.2f}   ROC AUC {a['auc']:.3f}")
+    return r
+
+# %% ../nbs/14_cli.ipynb #92c82c15
+def digits_plane_localgeo(grid:int=6, # plane side G: G x G points over (a, b) in [0, 1]^2
+                          steps:int=10, # DDIM steps of the generator
+                          seed:int=0, # master seed of the plane's anchors (and of the random subspace)
+                          p:int=8, # input subspace dimension P
+                          radius:float=0.5, # l1 radius of the cross-polytope for the complexity delta
+                          complexity:bool=True, # compute delta (Jacobian variation; 2P more JVPs per point)
+                          fit_steps:int=300, # Adam steps of the fitted plane metric
+                          batch_size:int=16, # points per JVP chunk
+                          progress:bool=True, # progress bars
+                         ) -> dict:
+    "psi, nu (rank, effective rank) and delta over a latent plane of the digits model, with the plane metric and their Spearman correlations"
+    import torch
+    from scipy.stats import spearmanr
+    from hessgeo.diffusion import LatentPlane, load_default_model, load_digit_classifier
+    from hessgeo.localgeo import ddim_generator, local_geometry
+    from hessgeo.phases import plane_metric, pullback_metric
+    G, steps = check_int('grid', grid, min=3), check_int('steps', steps, min=1)
+    P = check_int('p', p, min=1)
+    if P > 256: raise ValueError(f"p must be <= 256 (the latent dimension 1 x 16 x 16), got {P}")
+    unet, scheduler = load_default_model()
+    clf = load_digit_classifier()
+    gen = ddim_generator(unet, scheduler, steps=steps)
+    plane = LatentPlane.from_seeds(check_int('seed', seed, min=0), (1, 16, 16))
+    pgrid = plane.grid((G, G))
+    z = plane.latents(pgrid.tensor())
+    t0 = time.perf_counter()
+    lg = local_geometry(gen, z, P=P, seed=seed, complexity=('jac_var',) if complexity else (), radius=float(check_positive('radius', radius)),
+                        ball_dim=1, batch_size=check_int('batch_size', batch_size, min=1), progress=progress)
+    t_desc = time.perf_counter() - t0
+    with torch.no_grad():
+        images = gen(z).clamp(0, 1)
+        emb = clf.embed(images).double()
+        labels = clf.logits(images).argmax(1).numpy()
+    g_pb = pullback_metric(emb, pgrid)
+    g_fit = plane_metric(emb, pgrid, steps=check_int('fit_steps', fit_steps, min=1), progress=progress).metric
+    logvol = {k: 0.5 * torch.logdet(m).numpy() for k, m in (('pullback', g_pb), ('fitted', g_fit))}
+    desc = lg.numpy()
+    corr = {}
+    for k, v in desc.items():
+        for mk, lv in logvol.items():
+            ok = np.isfinite(lv)
+            r = spearmanr(v[ok], lv[ok]).statistic if ok.sum() > 2 and np.ptp(v[ok]) > 0 else float('nan')
+            corr[f'{k}~{mk}'] = float(r)
+    return dict(grid=pgrid, images=images, labels=labels, descriptors=desc, logvol=logvol, spearman=corr, P=P, K=lg.K,
+                rtol=lg.rtol, seconds=t_desc)
+
+# %% ../nbs/14_cli.ipynb #c5d28cda
+def localgeo(grid:int=6, # plane side G: G x G points over (a, b) in [0, 1]^2
+             steps:int=10, # DDIM steps of the generator
+             seed:int=0, # master seed of the plane and of the random input subspace
+             p:int=8, # input subspace dimension P (<= 256)
+             radius:float=0.5, # l1 radius of the ball for the complexity delta
+             no_complexity:bool=False, # skip delta (saves 2/3 of the time)
+             fit_steps:int=300, # Adam steps of the fitted plane metric
+             out:str='hessgeo_out', # output folder
+             quiet:bool=False, # no progress bars
+            ):
+    "Local scaling psi, rank nu and complexity delta of the digits model over a latent plane, against the plane metric"
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from hessgeo.phases import image_mosaic
+    out = Path(out)
+    r = digits_plane_localgeo(grid, steps, seed, p, radius, not no_complexity, fit_steps, progress=not quiet)
+    g, d = r['grid'], r['descriptors']
+    maps = [('psi', r'$\psi$ (local scaling)'), ('rank', r'$\nu$: thresholded rank'), ('erank', r'$\nu$: effective rank')]
+    if 'jac_var' in d: maps.append(('jac_var', r'$\delta$: Jacobian variation'))
+    panels = len(maps) + 3
+    fig, ax = plt.subplots(1, panels, figsize=(3.3 * panels, 3.3))
+    ext = [g.lo[0], g.hi[0], g.lo[1], g.hi[1]]
+    ax[0].imshow(image_mosaic(r['images'], g), cmap='gray', extent=ext); ax[0].set_title('images')
+    for a, (k, ttl) in zip(ax[1:], maps + [('pullback', r'$\frac{1}{2}\log\det g$ (pullback)'), ('fitted', r'$\frac{1}{2}\log\det g$ (fitted)')]):
+        v = d[k] if k in d else r['logvol'][k]
+        im = a.imshow(g.reshape(np.asarray(v, dtype=float)).T, origin='lower', extent=ext, interpolation='nearest')
+        a.set_title(ttl, fontsize=9); fig.colorbar(im, ax=a, fraction=0.046)
+    for a in ax: a.set_xlabel('a'); a.set_ylabel('b')
+    fig.suptitle(f"digits UNet, DDIM {steps} steps, P = {r['P']}, plane seed {seed}")
+    fig.tight_layout()
+    png = _save_png(fig, out / 'localgeo_maps.png')
+    with atomic_path(out / 'localgeo_maps.npz') as tmp:
+        np.savez_compressed(tmp, points=g.points, labels=r['labels'], logvol_pullback=r['logvol']['pullback'],
+                            logvol_fitted=r['logvol']['fitted'], **d)
+    summary = dict(grid=list(g.shape), steps=steps, seed=seed, P=r['P'], K=r['K'], rtol=r['rtol'], radius=radius,
+                   seconds=round(r['seconds'], 2), spearman=r['spearman'],
+                   means={k: float(np.mean(v)) for k, v in d.items()}, labels_present=np.unique(r['labels']).tolist())
+    with atomic_path(out / 'localgeo_results.json') as tmp: tmp.write_text(json.dumps(_json_ready(summary), indent=1))
+    print(f"wrote {png}, {out / 'localgeo_maps.npz'} and {out / 'localgeo_results.json'}")
+    print(f"descriptors at {g.n} points in {r['seconds']:.1f} s; Spearman correlation with the log volume element of the metric:")
+    for k, v in r['spearman'].items(): print(f"  {k:22s} {v:+.3f}")
+    return r
+
+# %% ../nbs/14_cli.ipynb #1d1d411b
+def salad(n_per_cell:int=10, # instances per (digit, style) cell
+          size:int=32, # image side in pixels
+          seed:int=0, # seed of the set (which digits go where, random parts of the styles)
+          metric:str='euclidean', # embedding distance: 'euclidean' or 'cosine'
+          clip_dir:str=None, # local folder of a CLIP checkpoint (transformers format) to include CLIP
+          out:str='hessgeo_out', # output folder
+          quiet:bool=False, # no progress output
+         ):
+    "Category-vs-style similarity of embeddings on the generated digits mini-SALAD: heatmaps, weights plot, results JSON"
+    import os
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from hessgeo.salad import (colour_histogram, compare_embeddings, embed_batched, format_comparison, load_clip_embedder,
+                               make_digit_salad, one_hot, pairwise_distances, pixel_embedding, plot_comparison,
+                               plot_distance_heatmaps, to_grey)
+    from hessgeo.diffusion import load_digit_classifier
+    if metric not in ('euclidean', 'cosine'): raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    if clip_dir is not None and not Path(clip_dir).is_dir(): raise ValueError(f"clip_dir {clip_dir!r} is not a folder")
+    out = Path(out)
+    ds = make_digit_salad(n_per_cell=n_per_cell, seed=seed, size=size)
+    emb = {'pure category': one_hot(ds.category), 'pure style': one_hot(ds.style), 'raw pixels': pixel_embedding(ds.images),
+           'colour histogram': colour_histogram(ds.images),
+           'digit encoder': embed_batched(load_digit_classifier().embed, to_grey(ds.images, 16), progress=not quiet)}
+    if clip_dir is not None or os.environ.get('HESSGEO_CLIP_DIR'):
+        try: emb['CLIP'] = load_clip_embedder(clip_dir)(ds.images)
+        except RuntimeError as e: raise ValueError(str(e)) from None
+    rows = compare_embeddings(emb, ds, metric=metric)
+    fig, axs = plt.subplots(len(emb), 2, figsize=(9, 4.2 * len(emb)), squeeze=False)
+    for (name, E), ax in zip(emb.items(), axs): plot_distance_heatmaps(pairwise_distances(E, metric), ds, title=name, axes=ax)
+    fig.tight_layout()
+    files = dict(heatmaps=_save_png(fig, out / 'salad_heatmaps.png', dpi=90))
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    plot_comparison(rows, ax=ax)
+    files['weights'] = _save_png(fig, out / 'salad_weights.png')
+    summary = dict(set=repr(ds), n_images=len(ds), n_per_cell=n_per_cell, size=size, seed=seed, metric=metric, embeddings=rows,
+                   files={k: str(v) for k, v in files.items()})
+    with atomic_path(out / 'salad_results.json') as tmp: tmp.write_text(json.dumps(_json_ready(summary), indent=1))
+    print(f"wrote {files['heatmaps']}, {files['weights']} and {out / 'salad_results.json'}")
+    print(format_comparison(rows))
+    return rows
+
 # %% ../nbs/14_cli.ipynb #0bd7f9cf
-COMMANDS = {'ising': ising}
+COMMANDS = {'ising': ising, 'diffusion': diffusion, 'localgeo': localgeo, 'salad': salad}
 
 def main(argv:list|None=None, # arguments after the program name (default: sys.argv[1:])
         ):
@@ -174,7 +435,7 @@ def main(argv:list|None=None, # arguments after the program name (default: sys.a
     args = vars(anno_parser(COMMANDS[name], prog=f'hessgeo {name}').parse_args(rest))
     args.pop('pdb', None); args.pop('xtra', None)
     try: COMMANDS[name](**args)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         print(f"hessgeo {name}: error: {e}", file=sys.stderr)
         return 2
     return 0

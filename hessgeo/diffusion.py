@@ -31,9 +31,14 @@ __all__ = ['LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_sample', 'load_
            'sample_plane', 'tiny_sd_model', 'launch_main']
 
 # %% ../nbs/09_diffusion.ipynb #a5a89546
+def _is_transformed(t:torch.Tensor) -> bool:
+    "True for a tensor inside a torch.func transform (jvp, vmap, grad): its values cannot be read there"
+    f = getattr(getattr(torch._C, '_functorch', None), 'is_functorch_wrapped_tensor', None)
+    return bool(f(t)) if f is not None else False
+
 class LatentPlane:
     "The plane z0 + a (z1 - z0) + b (z2 - z0) through three anchor latents, each point rescaled to unit std"
-    def __init__(self, z0:torch.Tensor, # anchor latent (C, H, W) at (a, b) = (0, 0)
+    def __init__(self, z0:torch.Tensor, # anchor latent at (a, b) = (0, 0), any shape: (C, H, W) for images, (d,) for vectors
                  z1:torch.Tensor, # anchor latent at (1, 0)
                  z2:torch.Tensor, # anchor latent at (0, 1)
                  dtype:torch.dtype=torch.float32, # dtype of coordinates and latents: float32 or float64
@@ -41,7 +46,7 @@ class LatentPlane:
         if dtype not in (torch.float32, torch.float64): raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         zs = [torch.as_tensor(z) for z in (z0, z1, z2)]
         for k, z in enumerate(zs):
-            if z.ndim != 3: raise ValueError(f"anchor z{k} must have shape (C, H, W), got {tuple(z.shape)}")
+            if z.ndim < 1 or z.numel() < 2: raise ValueError(f"anchor z{k} must be an array of at least 2 entries, got shape {tuple(z.shape)}")
             if z.shape != zs[0].shape: raise ValueError(f"anchors must share one shape, got z0 {tuple(zs[0].shape)} and z{k} {tuple(z.shape)}")
             check_finite(f'z{k}', z)
         self.dtype = dtype
@@ -61,18 +66,18 @@ class LatentPlane:
 
     def latents(self, ab, # plane coordinates (B, 2)
                ) -> torch.Tensor:
-        "The unit-std latents (B, C, H, W) at the points `ab`, in the plane's dtype"
+        "The unit-std latents (B, *shape) at the points `ab`, in the plane's dtype; differentiable in `ab` (also under torch.func)"
         ab = torch.as_tensor(ab)
         if ab.ndim != 2 or ab.shape[1] != 2: raise ValueError(f"ab must have shape (B, 2), got {tuple(ab.shape)}")
-        check_finite('ab', ab)
+        if not _is_transformed(ab): check_finite('ab', ab)  # values inside jvp/vmap cannot be read
         ab = ab.to('cpu', self.dtype)
-        a, b = ab[:, 0, None, None, None], ab[:, 1, None, None, None]
-        z = self.z0 + a * (self.z1 - self.z0) + b * (self.z2 - self.z0)
-        return z / z.flatten(1).std(1)[:, None, None, None]
+        e = (slice(None),) + (None,) * len(self.shape)
+        z = self.z0 + ab[:, 0][e] * (self.z1 - self.z0) + ab[:, 1][e] * (self.z2 - self.z0)
+        return z / z.flatten(1).std(1)[e]
 
     @classmethod
     def from_seeds(cls, seeds:int|Sequence[int], # a master seed (three child seeds are derived) or three seeds
-                   shape:Sequence[int], # latent shape (C, H, W)
+                   shape:Sequence[int], # latent shape, e.g. (C, H, W)
                    dtype:torch.dtype=torch.float32, # coordinate / latent dtype
                   ) -> 'LatentPlane':
         "A plane through three standard-normal anchors drawn reproducibly from `seeds`"
@@ -151,8 +156,9 @@ def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
                 negative_hidden_states:torch.Tensor|None=None, # (B or 1, L, D) unconditional / negative-prompt embeddings
                 guidance_scale:float=1.0, # classifier-free guidance scale (used when `negative_hidden_states` is given)
                 vae:nn.Module|None=None, # AutoencoderKL to decode latents (Stable Diffusion); None: samples are images
+                out_dtype:torch.dtype=torch.float32, # dtype of the returned images (float64 with a float64 UNet keeps its precision)
                ) -> torch.Tensor:
-    "Deterministic DDIM (eta=0) from `latents`; images in [0, 1], float32 (B, C, H, W) on the CPU"
+    "Deterministic DDIM (eta=0) from `latents`; images in [0, 1], (B, C, H, W) in `out_dtype` on the CPU"
     steps = check_int('steps', steps, min=1)
     latents = torch.as_tensor(latents)
     s = unet.config.sample_size
@@ -189,7 +195,7 @@ def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
                 else: eps = unet(xi, t, **kw).sample
                 x = sched.step(eps, t, x, eta=0.0).prev_sample
             if vae is not None: x = vae.decode(x.to(next(vae.parameters()).dtype) / vae.config.scaling_factor).sample
-        out.append((x.float() / 2 + 0.5).clamp(0, 1).cpu())
+        out.append((x.to(out_dtype) / 2 + 0.5).clamp(0, 1).cpu())
     return torch.cat(out)
 
 # %% ../nbs/09_diffusion.ipynb #956c589e
@@ -209,12 +215,15 @@ def _load_json(path:Path) -> dict:
 
 # %% ../nbs/09_diffusion.ipynb #359e5a66
 def load_default_model(device=None, # device for the UNet (default: CPU)
+                       weights_dir:str|Path|None=None, # folder with digits_unet.{json,safetensors} (default: the package's)
                       ) -> tuple:
     "The embedded digits model: (UNet2DModel in eval mode, DDIMScheduler), 1 x 16 x 16 images"
     from diffusers import UNet2DModel, DDIMScheduler
-    cfg = _load_json(_weights_dir() / 'digits_unet.json')
+    wd = _weights_dir() if weights_dir is None else Path(weights_dir)
+    cfg = _load_json(wd / 'digits_unet.json')
     unet = UNet2DModel.from_config(cfg['unet'])
-    unet.load_state_dict(_load_safetensors(_weights_dir() / 'digits_unet.safetensors'))
+    try: unet.load_state_dict(_load_safetensors(wd / 'digits_unet.safetensors'))
+    except RuntimeError as e: raise ValueError(f"weights in {wd / 'digits_unet.safetensors'} do not fit the UNet of {wd / 'digits_unet.json'}: {e}") from None
     return unet.eval().requires_grad_(False).to(device or 'cpu'), DDIMScheduler.from_config(cfg['scheduler'])
 
 # %% ../nbs/09_diffusion.ipynb #b93c7d1c
@@ -244,11 +253,14 @@ class DigitClassifier(nn.Module):
 
 # %% ../nbs/09_diffusion.ipynb #93163099
 def load_digit_classifier(device=None, # device (default: CPU)
+                          weights_dir:str|Path|None=None, # folder with digits_classifier.{json,safetensors} (default: the package's)
                          ) -> DigitClassifier:
     "The embedded digit classifier (eval mode, no gradients)"
-    cfg = _load_json(_weights_dir() / 'digits_classifier.json')
+    wd = _weights_dir() if weights_dir is None else Path(weights_dir)
+    cfg = _load_json(wd / 'digits_classifier.json')
     m = DigitClassifier(cfg['width'], cfg['embed_dim'])
-    m.load_state_dict(_load_safetensors(_weights_dir() / 'digits_classifier.safetensors'))
+    try: m.load_state_dict(_load_safetensors(wd / 'digits_classifier.safetensors'))
+    except RuntimeError as e: raise ValueError(f"weights in {wd / 'digits_classifier.safetensors'} do not fit the classifier of {wd / 'digits_classifier.json'}: {e}") from None
     return m.eval().requires_grad_(False).to(device or 'cpu')
 
 # %% ../nbs/09_diffusion.ipynb #091f9c8e
@@ -334,9 +346,13 @@ def load_sd_pipeline(path:str|Path, # a diffusers pipeline folder or a single .s
 def _is_oom(e) -> bool:
     return isinstance(e, getattr(torch.cuda, 'OutOfMemoryError', ())) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
 
+def _public_config(cfg) -> dict:
+    "A diffusers config without its private entries: `_use_default_values` is a list in set order, which changes from process to process"
+    return {k: v for k, v in dict(cfg).items() if not str(k).startswith('_')}
+
 def _fingerprint(module:nn.Module) -> str:
     "SHA-256 over a module's config and each tensor's name, shape, sum and sum of squares: identifies its weights cheaply"
-    h = hashlib.sha256(json.dumps(dict(getattr(module, 'config', {})), sort_keys=True, default=str).encode())
+    h = hashlib.sha256(json.dumps(_public_config(getattr(module, 'config', {})), sort_keys=True, default=str).encode())
     with torch.no_grad():
         for k, v in module.state_dict().items():
             v = v.double()
@@ -368,7 +384,9 @@ class PlaneSampler:
         self.half = (self.device.type == 'cuda') if half == 'auto' else bool(half)
         dt = torch.float16 if self.half else torch.float32
         for part in (self.unet, self.vae):
-            if part is not None: part.to(self.device, dt).eval()
+            if part is None: continue
+            part.to(self.device).eval()
+            if next(part.parameters()).dtype != dt: part.to(dt)   # a dtype in .to() makes diffusers warn, even when it changes nothing
         if prompt is not None or negative_prompt is not None:
             if not isinstance(model, SDModel): raise ValueError("prompts need an SDModel (a Stable-Diffusion-family model)")
             if prompt is not None: prompt_embeds = model.encode_prompt(prompt)
@@ -385,7 +403,7 @@ class PlaneSampler:
         return dict(grid=dict(lo=grid.lo.tolist(), hi=grid.hi.tolist(), shape=list(grid.shape)), plane=plane.hash(),
                     latent_shape=list(self.latent_shape), unet=_fingerprint(self.unet),
                     vae=None if self.vae is None else _fingerprint(self.vae),
-                    scheduler=json.loads(json.dumps(dict(self.scheduler.config), default=str)), steps=self.steps,
+                    scheduler=json.loads(json.dumps(_public_config(self.scheduler.config), default=str)), steps=self.steps,
                     prompt_embeds=_tensor_hash(self.prompt_embeds), negative_prompt_embeds=_tensor_hash(self.negative_prompt_embeds),
                     guidance_scale=self.guidance_scale, half=self.half, shard_size=shard_size, store_dtype=self.store_dtype)
 

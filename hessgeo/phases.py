@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch.func import jvp
@@ -19,15 +20,16 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from .core import ParamGrid, check_finite, check_int, check_positive
+from .diffusion import LatentPlane
 from .potential import FittedPotential, fit_potential
 from .geodesics import GridMetric, Metric, as_metric, compare_with_straight_line, geodesic, resample_equidistant, straight_line
 
 # %% auto #0
-__all__ = ['karras_sigmas', 'GaussianMixtureFlow', 'plane_latents', 'toy_plane', 'default_n_eff', 'embedding_log_posterior',
-           'pullback_metric', 'PlaneMetric', 'plane_metric', 'phase_labels', 'label_boundaries', 'metric_score',
-           'ridge_boundary_agreement', 'lipschitz_map', 'image_mosaic', 'plot_plane', 'box_counts',
-           'box_counting_dimension', 'fractal_percolation', 'bisect_boundary', 'ZoomLevel', 'zoom_sequence',
-           'plot_zoom', 'path_length', 'interpolation_path_lengths']
+__all__ = ['karras_sigmas', 'GaussianMixtureFlow', 'toy_plane', 'default_n_eff', 'embedding_log_posterior', 'pullback_metric',
+           'PlaneMetric', 'plane_metric', 'phase_labels', 'label_boundaries', 'metric_score',
+           'ridge_boundary_agreement', 'lipschitz_map', 'difference_grids', 'lipschitz_from_differences',
+           'image_mosaic', 'plot_plane', 'box_counts', 'box_counting_dimension', 'fractal_percolation',
+           'bisect_boundary', 'ZoomLevel', 'zoom_sequence', 'plot_zoom', 'path_length', 'interpolation_path_lengths']
 
 # %% ../nbs/10_phases.ipynb #1d10561c
 def karras_sigmas(sigma_max:float, # largest noise level (start of sampling)
@@ -117,23 +119,6 @@ class GaussianMixtureFlow:
             raise ValueError("the exact midpoint formulas hold for the symmetric pair of means +mu, -mu only")
         return float((self.means[1] ** 2).sum())
 
-# %% ../nbs/10_phases.ipynb #f2927de6
-def plane_latents(z0:torch.Tensor, # anchor latent, any shape (...)
-                  z1:torch.Tensor, # second anchor, same shape
-                  z2:torch.Tensor, # third anchor, same shape
-                  ab, # plane coordinates (B, 2)
-                  dtype=None, # dtype of the latents (default: the anchors' dtype)
-                 ) -> torch.Tensor:
-    "The paper's plane z = z0 + a (z1 - z0) + b (z2 - z0), each latent divided by its std, (B, ...)"
-    dtype = dtype or z0.dtype
-    z0, z1, z2 = (torch.as_tensor(z, dtype=dtype) for z in (z0, z1, z2))
-    if not z0.shape == z1.shape == z2.shape: raise ValueError(f"anchors must have equal shapes, got {tuple(z0.shape)}, {tuple(z1.shape)}, {tuple(z2.shape)}")
-    ab = torch.as_tensor(ab).to(dtype=dtype, device=z0.device)
-    if ab.ndim != 2 or ab.shape[1] != 2: raise ValueError(f"ab must have shape (B, 2), got {tuple(ab.shape)}")
-    e = (None,) * z0.ndim
-    z = z0 + ab[(slice(None), 0) + e] * (z1 - z0) + ab[(slice(None), 1) + e] * (z2 - z0)
-    return z / z.flatten(1).std(-1).reshape(-1, *(1,) * z0.ndim)
-
 # %% ../nbs/10_phases.ipynb #0d846842
 def toy_plane(flow:GaussianMixtureFlow, # the toy sampler
               seed:int=0, # seed of the three anchors z0, z1, z2 ~ N(0, I_d)
@@ -142,7 +127,8 @@ def toy_plane(flow:GaussianMixtureFlow, # the toy sampler
     "A generator ab (B, 2) -> x_0 (B, d) over a random plane through the toy's noise space, and its anchors (3, d)"
     g = torch.Generator().manual_seed(check_int('seed', seed, min=0))
     Z = torch.randn(3, flow.d, generator=g, dtype=torch.float64)
-    return (lambda ab: flow.sample(plane_latents(Z[0], Z[1], Z[2], ab, dtype=dtype)).to(torch.float64)), Z
+    plane = LatentPlane(Z[0], Z[1], Z[2], dtype=dtype)
+    return (lambda ab: flow.sample(plane.latents(ab)).to(torch.float64)), Z
 
 # %% ../nbs/10_phases.ipynb #1656d901
 def _as_grid_values(name:str, x, grid:ParamGrid, ndim:int) -> torch.Tensor:
@@ -304,6 +290,14 @@ def _batched(fn:Callable, x:torch.Tensor, batch_size:int, desc:str|None=None, pr
         outs.append(torch.as_tensor(fn(x[i:i + batch_size])).detach().to('cpu', torch.float64))
     return torch.cat(outs)
 
+# %% ../nbs/10_phases.ipynb #4e32f5ca
+def _difference_columns(x_pa, x_ma, x_pb, x_mb, eps:float) -> torch.Tensor:
+    "Central-difference Jacobian (B, D, 2) from images at p +- eps e_a and p +- eps e_b"
+    f = lambda x: torch.as_tensor(x).flatten(1).to(torch.float64)
+    return torch.stack([(f(x_pa) - f(x_ma)) / (2 * eps), (f(x_pb) - f(x_mb)) / (2 * eps)], -1)
+
+def _spectral_norm(jtj:torch.Tensor) -> torch.Tensor: return torch.linalg.eigvalsh(jtj)[:, -1].clamp(min=0).sqrt()
+
 # %% ../nbs/10_phases.ipynb #b039f04c
 def lipschitz_map(generator:Callable, # ab (B, 2) float64 -> images (B, ...)
                   points, # a ParamGrid, or points (B, 2)
@@ -329,11 +323,34 @@ def lipschitz_map(generator:Callable, # ab (B, 2) float64 -> images (B, ...)
         eps = float(check_positive('eps', eps))
         def cols(p):
             d = torch.eye(2, dtype=p.dtype) * eps
-            x = torch.as_tensor(generator(torch.cat([p + d[0], p - d[0], p + d[1], p - d[1]]))).flatten(1).to(torch.float64)
-            x = x.reshape(4, len(p), -1)
-            return torch.stack([(x[0] - x[1]) / (2 * eps), (x[2] - x[3]) / (2 * eps)], -1)
+            x = torch.as_tensor(generator(torch.cat([p + d[0], p - d[0], p + d[1], p - d[1]])))
+            return _difference_columns(*x.reshape(4, len(p), *x.shape[1:]), eps)
     jtj = _batched(lambda p: (lambda J: J.transpose(1, 2) @ J)(cols(p)), pts, batch_size, 'lipschitz', progress)
-    return dict(lipschitz=torch.linalg.eigvalsh(jtj)[:, -1].clamp(min=0).sqrt(), jtj=jtj, eps=eps, points=pts)
+    return dict(lipschitz=_spectral_norm(jtj), jtj=jtj, eps=eps, points=pts)
+
+# %% ../nbs/10_phases.ipynb #5631bfc2
+def difference_grids(grid:ParamGrid, # the grid of the Lipschitz map
+                     eps:float|None=None, # finite-difference step in plane units (default: 1e-2 of the smaller cell side)
+                    ) -> dict:
+    "The four grids {'+a', '-a', '+b', '-b'} whose cell centres are those of `grid` moved by +-eps along a or b"
+    if not isinstance(grid, ParamGrid): raise ValueError(f"grid must be a ParamGrid, got {type(grid).__name__}")
+    eps = float(check_positive('eps', 1e-2 * float(grid.cell_size.min()) if eps is None else eps))
+    e = {'a': np.array([eps, 0.0]), 'b': np.array([0.0, eps])}
+    return {f'{s}{k}': ParamGrid(grid.lo + sg * e[k], grid.hi + sg * e[k], grid.shape, names=grid.names)
+            for k in 'ab' for s, sg in (('+', 1), ('-', -1))}
+
+# %% ../nbs/10_phases.ipynb #cfdb4d8d
+def lipschitz_from_differences(images:dict, # images (G, ...) on each grid of `difference_grids`: keys '+a', '-a', '+b', '-b'
+                               eps:float, # the step those grids were made with
+                              ) -> dict:
+    "Lipschitz constants ||J||_2 (G,) and J^T J (G, 2, 2) from central differences of images on the displaced grids"
+    miss = sorted({'+a', '-a', '+b', '-b'} - set(images))
+    if miss: raise ValueError(f"images needs the keys '+a', '-a', '+b', '-b'; missing {miss}")
+    shapes = {k: tuple(torch.as_tensor(images[k]).shape) for k in ('+a', '-a', '+b', '-b')}
+    if len(set(shapes.values())) != 1: raise ValueError(f"images on the four grids must have one shape, got {shapes}")
+    J = _difference_columns(images['+a'], images['-a'], images['+b'], images['-b'], float(check_positive('eps', eps)))
+    jtj = J.transpose(1, 2) @ J
+    return dict(lipschitz=_spectral_norm(jtj), jtj=jtj, eps=float(eps))
 
 # %% ../nbs/10_phases.ipynb #34aa77f0
 def image_mosaic(images, # (G, C, H, W) or (G, H, W) images in [0, 1], one per cell
@@ -371,8 +388,8 @@ def plot_plane(grid:ParamGrid, # the grid of the plane
             elif p == 'metric': v = np.log10(np.maximum(metric_score(metric), 1e-300)); cmap, ttl = 'magma', r'$\log_{10}\sqrt{\det g}$'
             else: v = np.log10(np.maximum(np.asarray(lipschitz.detach().cpu() if torch.is_tensor(lipschitz) else lipschitz), 1e-300)); cmap, ttl = 'viridis', r'$\log_{10}$ Lipschitz'
             im = ax.imshow(grid.reshape(v).T, extent=ext, origin='lower', cmap=cmap, aspect='auto',
-                           interpolation='nearest', **(dict(vmin=0, vmax=9) if p == 'phases' else {}))
-            if p != 'phases': fig.colorbar(im, ax=ax, fraction=0.046)
+                           interpolation='nearest', **(dict(vmin=-0.5, vmax=9.5) if p == 'phases' else {}))
+            fig.colorbar(im, ax=ax, fraction=0.046, **(dict(ticks=range(10), label='label') if p == 'phases' else {}))
             if boundaries is not None and p != 'phases':
                 ax.contour(*grid.axes, grid.reshape(np.asarray(boundaries, dtype=float)).T, levels=[0.5], colors='w', linewidths=0.6)
             ax.set_title(ttl)

@@ -48,3 +48,65 @@ def test_ising_bad_input_names_the_value(tmp_path, args, bad):
 def test_unknown_job():
     r = run('nosuchjob')
     assert r.returncode == 2 and 'unknown job' in r.stderr
+
+
+def test_each_job_has_help():
+    for job in ('ising', 'diffusion', 'localgeo', 'salad'):
+        r = run(job, '--help')
+        assert r.returncode == 0, (job, r.stderr)
+        assert '--out' in r.stdout and '--quiet' in r.stdout
+
+
+def test_diffusion_tiny_plane_writes_maps_and_resumes(tmp_path):
+    out = tmp_path / 'd'
+    args = ('diffusion', '--grid', '4', '--steps', '3', '--fit-steps', '30', '--out', str(out), '--quiet')
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    for f in ('diffusion_mosaic.png', 'diffusion_phases.png', 'diffusion_metric.png', 'diffusion_lipschitz.png'):
+        assert (out / f).stat().st_size > 5_000, f
+    res = json.loads((out / 'diffusion_results.json').read_text())
+    assert res['grid'] == [4, 4] and sum(res['label_counts']) == 16
+    assert set(res['agreement']) == {'fitted', 'pullback', 'lipschitz'}
+    a = np.load(out / 'diffusion_plane.npz')
+    assert a['images'].shape == (16, 1, 16, 16) and a['lipschitz'].shape == (16,) and (a['lipschitz'] > 0).all()
+    assert str(out / 'diffusion_results.json') in r.stdout
+    # the rerun reuses the shards (same images); other settings in the same folder are refused
+    r2 = run(*args)
+    assert r2.returncode == 0, r2.stderr
+    np.testing.assert_array_equal(np.load(out / 'diffusion_plane.npz')['images'], a['images'])
+    r3 = run('diffusion', '--grid', '4', '--steps', '4', '--out', str(out), '--quiet')
+    assert r3.returncode == 2 and 'different settings (steps)' in r3.stderr
+
+
+def test_localgeo_tiny_plane(tmp_path):
+    r = run('localgeo', '--grid', '3', '--steps', '2', '--p', '2', '--fit-steps', '20', '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / 'localgeo_results.json').read_text())
+    assert res['P'] == 2 and res['grid'] == [3, 3]
+    assert {'psi~pullback', 'erank~fitted', 'jac_var~pullback'} <= set(res['spearman'])
+    m = np.load(tmp_path / 'localgeo_maps.npz')
+    assert m['psi'].shape == (9,) and np.isfinite(m['psi']).all() and (m['jac_var'] >= 0).all()
+    assert (tmp_path / 'localgeo_maps.png').stat().st_size > 10_000
+
+
+def test_salad_small_set(tmp_path):
+    r = run('salad', '--n-per-cell', '2', '--size', '16', '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / 'salad_results.json').read_text())
+    w = {e['name']: (e['w_category'], e['w_style']) for e in res['embeddings']}
+    np.testing.assert_allclose(w['pure category'], (1.0, 0.0), atol=1e-12)
+    np.testing.assert_allclose(w['pure style'], (0.0, 1.0), atol=1e-12)
+    assert w['colour histogram'][1] > 0.5        # a colour histogram cannot see the digit: style dominates
+    assert (tmp_path / 'salad_heatmaps.png').stat().st_size > 10_000 and (tmp_path / 'salad_weights.png').exists()
+    assert 'digit encoder' in r.stdout
+
+
+@pytest.mark.parametrize('args, bad', [(['diffusion', '--grid', '2'], '2'), (['diffusion', '--steps', '0'], '0'),
+                                       (['localgeo', '--p', '300'], '300'), (['localgeo', '--radius', '-1'], '-1'),
+                                       (['salad', '--metric', 'manhattan'], 'manhattan'),
+                                       (['salad', '--clip-dir', '/nonexistent/clip'], '/nonexistent/clip'),
+                                       (['salad', '--n-per-cell', '0'], '0')])
+def test_model_jobs_bad_input_names_the_value(tmp_path, args, bad):
+    r = run(*args, '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 2, r.stderr
+    assert 'error' in r.stderr and bad in r.stderr

@@ -65,3 +65,13 @@ def test_accelerate_two_processes(tmp_path, model):
     got = load_file(str(tmp_path / 'images.safetensors'))['images']
     ref = sample_plane(model, plane, plane.grid((4, 4)), steps=3, progress=False)
     assert (got - ref).abs().max() < 1e-4
+
+def test_settings_hash_is_the_same_in_every_process():
+    # diffusers configs carry `_use_default_values` in set order, which changes with the string hash seed; a resumed
+    # run in a new process must still recognise its own shards
+    code = ("import hashlib, json; from hessgeo.diffusion import load_default_model, PlaneSampler, LatentPlane; "
+            "p = LatentPlane.from_seeds(0, (1, 16, 16)); s = PlaneSampler(load_default_model(), steps=3).settings(p, p.grid((4, 4)), 8); "
+            "print(hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest())")
+    out = {subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'PYTHONHASHSEED': seed, 'OMP_NUM_THREADS': '1'}).stdout.strip() for seed in ('1', '2', '3')}
+    assert len(out) == 1 and len(next(iter(out))) == 64, out

@@ -7,8 +7,9 @@ import torch
 from torch.func import jacfwd, vmap
 
 from hessgeo.core import ParamGrid
+from hessgeo.diffusion import LatentPlane
 from hessgeo.phases import (GaussianMixtureFlow, bisect_boundary, box_counting_dimension, default_n_eff, embedding_log_posterior,
-                            fractal_percolation, label_boundaries, lipschitz_map, phase_labels, plane_latents,
+                            fractal_percolation, label_boundaries, lipschitz_map, phase_labels,
                             pullback_metric, ridge_boundary_agreement, toy_plane, zoom_sequence)
 
 D = torch.float64
@@ -54,7 +55,8 @@ def test_lipschitz_peaks_on_the_boundary_with_the_exact_value(toy):
     # on the line the Jacobian is diag(L_mid, c_perp, ...) dz/d(a, b) exactly (see the notebook)
     b = torch.tensor([0.3, 0.5], dtype=D)
     pts = torch.stack([-(torch.as_tensor(c[0]) + c[2] * b) / c[1], b], -1)
-    dz = vmap(jacfwd(lambda p: plane_latents(Z[0], Z[1], Z[2], p[None])[0]))(pts)
+    plane = LatentPlane(Z[0], Z[1], Z[2], dtype=D)
+    dz = vmap(jacfwd(lambda p: plane.latents(p[None])[0]))(pts)
     scale = torch.full((flow.d,), math.sqrt(1 + flow.sigma_max ** 2) * flow.s / math.sqrt(flow.s ** 2 + flow.sigma_max ** 2), dtype=D)
     scale[0] = flow.midpoint_lipschitz()
     exact = torch.linalg.matrix_norm(scale[None, :, None] * dz, ord=2)
@@ -116,6 +118,6 @@ def test_bad_input():
     with pytest.raises(ValueError, match='need both boundary and interior'): ridge_boundary_agreement(np.ones(4), np.ones(4, bool))
     with pytest.raises(ValueError, match='eps is required'): lipschitz_map(lambda x: x, torch.zeros(3, 2))
     with pytest.raises(ValueError, match='size must be > 0'): zoom_sequence(lambda x: x[:, 0] > 0, [0.5, 0.5], 0.0)
-    with pytest.raises(ValueError, match='equal shapes'): plane_latents(torch.zeros(3), torch.zeros(4), torch.zeros(3), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match='share one shape'): LatentPlane(torch.zeros(3), torch.zeros(4), torch.zeros(3))
     with pytest.raises(ValueError, match='means must have shape'): GaussianMixtureFlow(np.zeros(3), 0.3)
     with pytest.raises(ValueError, match='s must be > 0'): GaussianMixtureFlow.symmetric([1.0], -0.3)
