@@ -17,8 +17,8 @@ from . import __version__
 from .core import ParamGrid, atomic_path, check_int, check_positive
 
 # %% auto #0
-__all__ = ['COMMANDS', 'ising_grid_thermo', 'plot_ising_thermo', 'ising', 'digits_plane_geometry', 'diffusion',
-           'digits_plane_localgeo', 'localgeo', 'salad', 'main']
+__all__ = ['COMMANDS', 'ising_grid_thermo', 'plot_ising_thermo', 'ising_thermo', 'digits_plane_geometry', 'diffusion',
+           'digits_plane_localgeo', 'localgeo', 'salad', 'ising', 'tasep', 'main']
 
 # %% ../nbs/14_cli.ipynb #4e957453
 _OBS = ('energy', 'abs_mag', 'heat_capacity', 'susceptibility')
@@ -112,22 +112,22 @@ def plot_ising_thermo(res:dict, # output of `ising_grid_thermo`
     return fig
 
 # %% ../nbs/14_cli.ipynb #18f93a9b
-def ising(size:int=8, # lattice side L (even, >= 4); exact finite-size comparison when L <= 10
-          t_min:float=1.0, # lowest temperature
-          t_max:float=4.0, # highest temperature
-          n_t:int=24, # temperatures on the grid
-          h_min:float=-1.0, # lowest field
-          h_max:float=1.0, # highest field
-          n_h:int=9, # fields on the grid
-          n_samples:int=1000, # samples kept per chain
-          n_chains:int=4, # independent chains per grid point
-          burn_in:int=500, # sweeps discarded at the start of each chain
-          sweeps_between:int=2, # sweeps between kept samples
-          metropolis_only:bool=False, # turn off the Wolff cluster moves
-          seed:int=0, # master seed
-          device:str=None, # torch device (e.g. cuda) for the GPU path; default: fast CPU path
-          out:str='hessgeo_out', # output folder
-          quiet:bool=False, # no progress bar
+def ising_thermo(size:int=8, # lattice side L (even, >= 4); exact finite-size comparison when L <= 10
+                        t_min:float=1.0, # lowest temperature
+                 t_max:float=4.0, # highest temperature
+                 n_t:int=24, # temperatures on the grid
+                 h_min:float=-1.0, # lowest field
+                 h_max:float=1.0, # highest field
+                 n_h:int=9, # fields on the grid
+                 n_samples:int=1000, # samples kept per chain
+                 n_chains:int=4, # independent chains per grid point
+                 burn_in:int=500, # sweeps discarded at the start of each chain
+                 sweeps_between:int=2, # sweeps between kept samples
+                 metropolis_only:bool=False, # turn off the Wolff cluster moves
+                 seed:int=0, # master seed
+                 device:str=None, # torch device (e.g. cuda) for the GPU path; default: fast CPU path
+                 out:str='hessgeo_out', # output folder
+                 quiet:bool=False, # no progress bar
          ):
     "Sample the 2-D Ising model over a (T, H) grid; plot energy, |m|, heat capacity and susceptibility against exact curves"
     import matplotlib; matplotlib.use('Agg')
@@ -135,8 +135,8 @@ def ising(size:int=8, # lattice side L (even, >= 4); exact finite-size compariso
     check_positive('t_min', t_min)
     grid = ParamGrid((t_min, h_min), (t_max, h_max), (check_int('n_t', n_t, min=1), check_int('n_h', n_h, min=1)), names=('T', 'H'))
     res = ising_grid_thermo(grid, L=size, n_samples=n_samples, n_chains=n_chains, burn_in=burn_in,
-                            sweeps_between=sweeps_between, cluster=None if metropolis_only else 'wolff',
-                            seed=seed, device=device, progress=not quiet)
+                                   sweeps_between=sweeps_between, cluster=None if metropolis_only else 'wolff',
+                                   seed=seed, device=device, progress=not quiet)
     out = Path(out)
     with atomic_path(out / 'ising_thermo.npz') as tmp: np.savez(tmp, **res)
     fig = plot_ising_thermo(res)
@@ -145,9 +145,9 @@ def ising(size:int=8, # lattice side L (even, >= 4); exact finite-size compariso
     summary = {'grid': repr(grid), 'L': size, 'points': grid.n, 'sampling_seconds': round(res['sampling_seconds'], 2)}
     if 'energy_z' in res:
         for k in _OBS:
-            z = res[k + '_z']
-            summary[f'{k}_max_abs_z'] = round(float(np.abs(z).max()), 2)
-            summary[f'{k}_chi2_per_point'] = round(float(np.mean(z**2)), 3)
+                   z = res[k + '_z']
+                   summary[f'{k}_max_abs_z'] = round(float(np.abs(z).max()), 2)
+                   summary[f'{k}_chi2_per_point'] = round(float(np.mean(z**2)), 3)
     with atomic_path(out / 'ising_thermo.json') as tmp: tmp.write_text(json.dumps(summary, indent=1))
     print(f"wrote {out/'ising_thermo.png'}, {out/'ising_thermo.npz'} and {out/'ising_thermo.json'}")
     if 'energy_z' in res:
@@ -415,8 +415,126 @@ def salad(n_per_cell:int=10, # instances per (digit, style) cell
     print(format_comparison(rows))
     return rows
 
+# %% ../nbs/14_cli.ipynb #c1cli4
+def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks):
+    "Shared body of the `ising` and `tasep` jobs: samples (resumable), reconstruction, figures, results file"
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from hessgeo.pipeline import reconstruct, plot_reconstruction
+    out = Path(out)
+    bank = bank_fn(out / f'{system}_samples')
+    truth = truth_fn()
+    rec = reconstruct(system, bank, truth, make_net, train=dict(epochs=check_int('epochs', epochs, min=1), batch=512, lr=1e-2, patience=3),
+                      baselines=('mean_as_stat', 'pca_as_stat', 'classifim') if baselines else (),
+                      checkpoint=out / f'{system}_posterior_checkpoint', seed=seed, progress=not quiet)
+    _save_png(plot_reconstruction(rec, marks=marks), out / f'{system}_metric.png')
+    summary = rec.summary()
+    with atomic_path(out / f'{system}_results.json') as tmp: tmp.write_text(json.dumps(summary, indent=1, default=float))
+    return rec, summary
+
+# %% ../nbs/14_cli.ipynb #c2cli4
+def ising(size:int=8, # lattice side L (even, >= 4); exact truth when L <= 10, Monte Carlo truth above
+          t_min:float=1.5, # lowest temperature
+          t_max:float=3.5, # highest temperature
+          n_t:int=16, # temperatures on the grid
+          h_min:float=-0.5, # lowest field
+          h_max:float=0.5, # highest field
+          n_h:int=16, # fields on the grid
+          n_samples:int=1024, # samples per grid point (a multiple of 8)
+          epochs:int=12, # maximum epochs of the posterior network
+          baselines:bool=False, # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
+          seed:int=0, # master seed
+          out:str='hessgeo_out', # output folder (samples and checkpoints are kept there: a rerun resumes)
+          quiet:bool=False, # no progress bars
+         ):
+    "The method on the Ising model: samples -> posterior -> convex potential -> Fisher metric, phase diagram, errors vs exact"
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import torch
+    from hessgeo.data import SampleBank, ising_sampler
+    from hessgeo.posterior import PosteriorNet, LatticeEncoder
+    from hessgeo.pipeline import ising_exact_truth, ising_mc_truth, plot_ridge
+    from hessgeo.ising_exact import T_C
+    L = check_int('size', size, min=4)
+    if L % 2: raise ValueError(f"size must be even (checkerboard updates), got {L}")
+    check_positive('t_min', t_min)
+    if not t_max > t_min or not h_max > h_min: raise ValueError(f"the box needs t_min < t_max and h_min < h_max, got T in [{t_min}, {t_max}], H in [{h_min}, {h_max}]")
+    n = check_int('n_samples', n_samples, min=8)
+    if n % 8: raise ValueError(f"n_samples must be a multiple of 8 (chains per point), got {n}")
+    grid = ParamGrid((t_min, h_min), (t_max, h_max), (check_int('n_t', n_t, min=3), check_int('n_h', n_h, min=2)), names=('T', 'H'))
+    bank_fn = lambda root: SampleBank.generate(root, grid, ising_sampler(L, n_chains=8, burn_in=300, sweeps_between=4), n, seed=seed, progress=not quiet)
+    truth_fn = lambda: ising_exact_truth(grid, L) if L <= 10 else ising_mc_truth(grid, L, 1000, 8, seed=seed + 1000, progress=not quiet)
+    first_order = lambda ax: (ax.axvline(T_C, color='w', ls=':', lw=1), ax.plot([t_min, T_C], [0, 0], 'w-', lw=1))
+    rec, summary = _method_job('ising', grid, bank_fn, truth_fn, lambda: PosteriorNet(LatticeEncoder(16, 16, 1), grid), out, epochs,
+                               baselines, seed, quiet, first_order)
+    out = Path(out)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    Tf, Hf = np.meshgrid(np.linspace(t_min, t_max, 120), np.linspace(h_min, h_max, 120), indexing='ij')
+    g = rec.fit.metric(torch.as_tensor(np.stack([Tf.ravel(), Hf.ravel()], -1)))
+    vol = torch.linalg.det(g).clamp_min(1e-300).sqrt().reshape(Tf.shape).numpy()
+    im = ax[0].pcolormesh(Tf, Hf, np.log10(vol), shading='auto')
+    fig.colorbar(im, ax=ax[0], label='log10 sqrt det g (fitted)')
+    ax[0].plot([t_min, T_C], [0, 0], 'w-', lw=1.5, label='first-order line (L = inf)')
+    ax[0].plot([T_C], [0], 'wo', label='critical point (L = inf)')
+    ax[0].plot([rec.fields['method']['ridge_T']], [0], 'rx', ms=9, label='metric ridge at H = 0')
+    ax[0].set_xlabel('T'); ax[0].set_ylabel('H'); ax[0].legend(fontsize=7, loc='upper right'); ax[0].set_title(f'Ising {L}x{L}: phase diagram from the metric')
+    plot_ridge(rec, ax[1])
+    _save_png(fig, out / 'ising_phase_diagram.png')
+    e = summary['method']
+    print(f"wrote {out/'ising_metric.png'}, {out/'ising_phase_diagram.png'} and {out/'ising_results.json'}")
+    print(f"metric error vs {rec.truth.name}: median {e['metric_median_rel_err']:.1%}, 90th percentile {e['metric_p90_rel_err']:.1%}; "
+          f"ridge at T = {e['ridge_T']:.3f} vs exact heat-capacity peak {rec.truth.ridge_T:.3f} ({e['ridge_rel_err']:.1%})")
+    return summary
+
+# %% ../nbs/14_cli.ipynb #c3cli4
+def tasep(length:int=10, # chain length N (<= 20: exact Fisher metric by enumeration)
+          a_min:float=0.1, # lowest injection rate alpha
+          a_max:float=1.5, # highest alpha
+          b_min:float=0.1, # lowest extraction rate beta
+          b_max:float=1.5, # highest beta
+          n_grid:int=16, # grid points per axis
+          n_samples:int=1024, # samples per grid point (exact i.i.d. sampler)
+          epochs:int=12, # maximum epochs of the posterior network
+          baselines:bool=False, # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
+          seed:int=0, # master seed
+          out:str='hessgeo_out', # output folder (samples and checkpoints are kept there: a rerun resumes)
+          quiet:bool=False, # no progress bars
+         ):
+    "The method on the open TASEP: exact samples -> posterior -> convex potential -> Fisher metric and phase diagram, errors vs exact"
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import torch
+    from hessgeo.data import SampleBank, tasep_exact_sampler
+    from hessgeo.posterior import PosteriorNet, ChainEncoder
+    from hessgeo.pipeline import tasep_exact_truth
+    from hessgeo.tasep import plot_phase_boundaries
+    N = check_int('length', length, min=2)
+    if N > 20: raise ValueError(f"length must be <= 20 for the exact Fisher metric by enumeration, got {N}")
+    check_positive('a_min', a_min); check_positive('b_min', b_min)
+    if not a_max > a_min or not b_max > b_min: raise ValueError(f"the box needs a_min < a_max and b_min < b_max, got [{a_min}, {a_max}] x [{b_min}, {b_max}]")
+    G = check_int('n_grid', n_grid, min=3)
+    grid = ParamGrid((a_min, b_min), (a_max, b_max), (G, G), names=('alpha', 'beta'))
+    n = check_int('n_samples', n_samples, min=8)
+    bank_fn = lambda root: SampleBank.generate(root, grid, tasep_exact_sampler(N), n, seed=seed, progress=not quiet)
+    rec, summary = _method_job('tasep', grid, bank_fn, lambda: tasep_exact_truth(grid, N),
+                               lambda: PosteriorNet(ChainEncoder(N, 16, hidden=128), grid, head='mlp'), out, epochs, baselines, seed, quiet,
+                               plot_phase_boundaries)
+    out = Path(out)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
+    A, Bb = np.meshgrid(np.linspace(a_min, a_max, 120), np.linspace(b_min, b_max, 120), indexing='ij')
+    g = rec.fit.metric(torch.as_tensor(np.stack([A.ravel(), Bb.ravel()], -1)))
+    im = ax.pcolormesh(A, Bb, np.log10(torch.linalg.det(g).clamp_min(1e-300).sqrt().reshape(A.shape).numpy()), shading='auto')
+    fig.colorbar(im, ax=ax, label='log10 sqrt det g (fitted)')
+    plot_phase_boundaries(ax)
+    ax.set_xlabel('alpha'); ax.set_ylabel('beta'); ax.set_title(f'TASEP N = {N}: phase diagram from the metric')
+    _save_png(fig, out / 'tasep_phase_diagram.png')
+    e = summary['method']
+    print(f"wrote {out/'tasep_metric.png'}, {out/'tasep_phase_diagram.png'} and {out/'tasep_results.json'}")
+    print(f"metric error vs {rec.truth.name}: median {e['metric_median_rel_err']:.1%}, 90th percentile {e['metric_p90_rel_err']:.1%}")
+    return summary
+
 # %% ../nbs/14_cli.ipynb #0bd7f9cf
-COMMANDS = {'ising': ising, 'diffusion': diffusion, 'localgeo': localgeo, 'salad': salad}
+COMMANDS = {'ising': ising, 'tasep': tasep, 'ising-thermo': ising_thermo, 'diffusion': diffusion, 'localgeo': localgeo, 'salad': salad}
 
 def main(argv:list|None=None, # arguments after the program name (default: sys.argv[1:])
         ):
@@ -424,7 +542,7 @@ def main(argv:list|None=None, # arguments after the program name (default: sys.a
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help'):
         print(f"usage: hessgeo <job> [options]   (hessgeo {__version__})\n\njobs:")
-        for name, f in COMMANDS.items(): print(f"  {name:10s} {f.__doc__}")
+        for name, f in COMMANDS.items(): print(f"  {name:13s} {f.__doc__}")
         print("\n`hessgeo <job> --help` lists a job's options.")
         return 0
     if argv[0] in ('-V', '--version'): print(__version__); return 0

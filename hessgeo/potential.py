@@ -128,8 +128,10 @@ def bregman_log_posterior(model:nn.Module, # potential F: (B, 2) -> (B,)
                           u_given:torch.Tensor|None=None, # points t' (P, 2) the bundles come from (default: `u`)
                          ) -> torch.Tensor:
     "ln q_F(u_j | u'_i) = <u_j, grad F(u'_i)> - F(u_j) - logsumexp_j(...), a (P, G) tensor of log-probabilities"
-    Fu, _ = potential_grad(model, u) if u_given is None else (model(u), None)
-    _, gF = potential_grad(model, u if u_given is None else u_given)
+    src = u if u_given is None else u_given
+    Fs, vjp_fn = torch.func.vjp(model, src)
+    gF, = vjp_fn(torch.ones_like(Fs))  # F acts point by point, so one VJP of ones gives every point's gradient
+    Fu = Fs if u_given is None else model(u)
     logits = gF @ u.T - Fu
     return logits - torch.logsumexp(logits, -1, keepdim=True)
 

@@ -21,8 +21,8 @@ def test_help_lists_jobs():
     assert 'ising' in r.stdout
 
 
-def test_ising_small_grid_writes_results_and_checks_itself(tmp_path):
-    r = run('ising', '--size', '8', '--n-t', '5', '--n-h', '3', '--n-samples', '300', '--burn-in', '200',
+def test_ising_thermo_small_grid_writes_results_and_checks_itself(tmp_path):
+    r = run('ising-thermo', '--size', '8', '--n-t', '5', '--n-h', '3', '--n-samples', '300', '--burn-in', '200',
             '--out', str(tmp_path / 'out'), '--quiet', '--seed', '3')
     assert r.returncode == 0, r.stderr
     out = tmp_path / 'out'
@@ -38,11 +38,30 @@ def test_ising_small_grid_writes_results_and_checks_itself(tmp_path):
 
 
 @pytest.mark.parametrize('args, bad', [(['--size', '7'], '7'), (['--t-min', '-1'], '-1'), (['--n-t', '0'], '0')])
-def test_ising_bad_input_names_the_value(tmp_path, args, bad):
-    r = run('ising', *args, '--out', str(tmp_path), '--quiet')
+def test_ising_thermo_bad_input_names_the_value(tmp_path, args, bad):
+    r = run('ising-thermo', *args, '--out', str(tmp_path), '--quiet')
     assert r.returncode == 2
     assert 'error' in r.stderr and bad in r.stderr
     assert not (tmp_path / 'ising_thermo.npz').exists()
+
+
+def test_ising_method_tiny_run_writes_maps_and_errors(tmp_path):
+    out = tmp_path / 'm'
+    r = run('ising', '--size', '4', '--n-t', '5', '--n-h', '4', '--n-samples', '64', '--epochs', '2', '--baselines', '--out', str(out), '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    for f in ('ising_metric.png', 'ising_phase_diagram.png'): assert (out / f).stat().st_size > 10_000, f
+    res = json.loads((out / 'ising_results.json').read_text())
+    assert set(res) >= {'method', 'mean_as_stat', 'pca_as_stat', 'classifim', 'seconds'}
+    assert res['truth'].startswith('exact density of states, L = 4')
+    assert 'metric error vs exact density of states' in r.stdout
+
+
+@pytest.mark.parametrize('job, args, bad', [('ising', ['--size', '7'], '7'), ('ising', ['--n-samples', '60'], '60'),
+                                            ('tasep', ['--length', '30'], '30'), ('tasep', ['--b-min', '-0.5'], '-0.5')])
+def test_method_jobs_bad_input_names_the_value(tmp_path, job, args, bad):
+    r = run(job, *args, '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 2 and 'error' in r.stderr and bad in r.stderr, r.stderr
+    assert not list(tmp_path.glob('*_results.json'))
 
 
 def test_unknown_job():
@@ -51,7 +70,7 @@ def test_unknown_job():
 
 
 def test_each_job_has_help():
-    for job in ('ising', 'diffusion', 'localgeo', 'salad'):
+    for job in ('ising', 'tasep', 'ising-thermo', 'diffusion', 'localgeo', 'salad'):
         r = run(job, '--help')
         assert r.returncode == 0, (job, r.stderr)
         assert '--out' in r.stdout and '--quiet' in r.stdout
