@@ -9,13 +9,18 @@
     `jvp_vs_full_ratio` = time(full Jacobian by vmap(jacfwd), the faster of jacfwd/jacrev) / time(JVP route at P = d),
     both including the SVD. The JVP route at P = 16 (the cheap probe) is reported beside it.
 
-Last line of output: a JSON object with keys `descriptors_per_s`, `jvp_vs_full_ratio`, `psi_abs_err`, plus details.
+Last line of output: a JSON object with keys `descriptors_per_s`, `jvp_vs_full_ratio`, `psi_abs_err`, plus details
+(including the 1-minute load average at the start and the end: time it on a quiet machine).
 
     python benchmarks/localgeo.py            # 64 latents, 10 DDIM steps; 256 points for (b)
     python benchmarks/localgeo.py --quick    # seconds
+    python benchmarks/localgeo.py --threads 1   # on a machine shared with other jobs: with more torch threads than free
+                                                # cores, each parallel region waits for a descheduled thread (measured:
+                                                # 4 latents took 6-24 s with 2 threads at load 8, 0.3 s with 1 thread)
 """
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -50,7 +55,7 @@ def main():
     a = ap.parse_args()
     if a.quick: a.n_latents, a.steps, a.n_points, a.repeats, a.batch_size = 4, 2, 32, 1, 4
     if a.threads: torch.set_num_threads(a.threads)
-    res = dict(device='cpu', torch_threads=torch.get_num_threads())
+    res = dict(device='cpu', torch_threads=torch.get_num_threads(), cpu_count=os.cpu_count(), load_avg_start=os.getloadavg()[0])
 
     # (a) the embedded diffusion model
     try:
@@ -97,6 +102,7 @@ def main():
     print(f"(b) MLP 64->512->512->784 (float64), {a.n_points} points: full Jacobian jacfwd {t_fwd:.3f}s, jacrev {t_rev:.3f}s; "
           f"JVP route P = d = 64: {t_jvp:.3f}s (ratio {t_full / t_jvp:.2f}, max |psi diff| {err:.1e}); "
           f"P = 16 probe: {t_16:.3f}s (ratio {t_full / t_16:.2f})")
+    res['load_avg_end'] = os.getloadavg()[0]   # other work on the machine skews every figure: say how much there was
     print(json.dumps(res))
 
 
