@@ -21,8 +21,8 @@ from hessgeo.pipeline import ising_exact_truth, ising_mc_truth, tasep_exact_trut
 SIZES = {
     'default': dict(
         ising8=dict(L=8, grid=(16, 16), n=1024, epochs=12, rows_K=1, classifim_steps=3000),
-        tasep=dict(N=10, grid=(16, 16), n=1024, epochs=12, rows_K=1, classifim_steps=3000),
-        ising32=dict(L=32, grid=(16, 16), n=256, epochs=8, rows_K=1, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
+        tasep=dict(N=10, grid=(16, 16), n=1024, epochs=12, rows_K=5, classifim_steps=3000),
+        ising32=dict(L=32, grid=(16, 16), n=256, epochs=4, rows_K=1, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
     'quick': dict(
         ising8=dict(L=4, grid=(6, 4), n=128, epochs=2, rows_K=1, classifim_steps=100),
         tasep=dict(N=6, grid=(5, 5), n=128, epochs=2, rows_K=1, classifim_steps=100),
@@ -73,7 +73,7 @@ def main():
     for name in a.only:
         if name not in sizes: sys.exit(f"unknown system {name!r}; choose from {', '.join(sizes)}")
         rec = run_system(name, sizes[name], work, a.seed, not a.quiet, a.threads)
-        out[name] = {k: {kk: rec.errors[k].get(kk) for kk in KEYS} for k in METHODS}
+        out[name] = {k: {kk: rec.errors[k].get(kk) for kk in KEYS + (('failed',) if 'failed' in rec.errors[k] else ())} for k in METHODS}
         out[name]['extra'] = {k: rec.errors[k] for k in rec.errors if k not in METHODS}
         out[name]['seconds'] = {k: round(v, 1) for k, v in rec.seconds.items()}
         out[name]['truth'] = rec.truth.name

@@ -506,6 +506,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'hessgeo.pipeline.Reconstruction.summary': ( 'pipeline.html#reconstruction.summary',
                                                                                'hessgeo/pipeline.py'),
                                   'hessgeo.pipeline._affine_rmse_grad': ('pipeline.html#_affine_rmse_grad', 'hessgeo/pipeline.py'),
+                                  'hessgeo.pipeline._run_baseline': ('pipeline.html#_run_baseline', 'hessgeo/pipeline.py'),
                                   'hessgeo.pipeline._scaled_affine_rmse': ('pipeline.html#_scaled_affine_rmse', 'hessgeo/pipeline.py'),
                                   'hessgeo.pipeline.heat_capacity_peak': ('pipeline.html#heat_capacity_peak', 'hessgeo/pipeline.py'),
                                   'hessgeo.pipeline.ising_exact_truth': ('pipeline.html#ising_exact_truth', 'hessgeo/pipeline.py'),

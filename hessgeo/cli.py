@@ -416,7 +416,7 @@ def salad(n_per_cell:int=10, # instances per (digit, style) cell
     return rows
 
 # %% ../nbs/14_cli.ipynb #c1cli4
-def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks):
+def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks, rows_K:int=1):
     "Shared body of the `ising` and `tasep` jobs: samples (resumable), reconstruction, figures, results file"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -424,7 +424,7 @@ def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Pat
     out = Path(out)
     bank = bank_fn(out / f'{system}_samples')
     truth = truth_fn()
-    rec = reconstruct(system, bank, truth, make_net, train=dict(epochs=check_int('epochs', epochs, min=1), batch=512, lr=1e-2, patience=3),
+    rec = reconstruct(system, bank, truth, make_net, rows_K=rows_K, train=dict(epochs=check_int('epochs', epochs, min=1), batch=512, lr=1e-2, patience=3),
                       baselines=('mean_as_stat', 'pca_as_stat', 'classifim') if baselines else (),
                       checkpoint=out / f'{system}_posterior_checkpoint', seed=seed, progress=not quiet)
     _save_png(plot_reconstruction(rec, marks=marks), out / f'{system}_metric.png')
@@ -518,7 +518,7 @@ def tasep(length:int=10, # chain length N (<= 20: exact Fisher metric by enumera
     bank_fn = lambda root: SampleBank.generate(root, grid, tasep_exact_sampler(N), n, seed=seed, progress=not quiet)
     rec, summary = _method_job('tasep', grid, bank_fn, lambda: tasep_exact_truth(grid, N),
                                lambda: PosteriorNet(ChainEncoder(N, 16, hidden=128), grid, head='mlp'), out, epochs, baselines, seed, quiet,
-                               plot_phase_boundaries)
+                               plot_phase_boundaries, rows_K=5)  # rows of bundles of 5: the TASEP metric is not Hessian globally, see `hessgeo.pipeline`
     out = Path(out)
     fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
     A, Bb = np.meshgrid(np.linspace(a_min, a_max, 120), np.linspace(b_min, b_max, 120), indexing='ij')

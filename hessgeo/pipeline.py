@@ -170,7 +170,24 @@ class Reconstruction:
         "JSON-able errors per method, with timings and settings"
         return {**self.errors, 'seconds': {k: round(v, 1) for k, v in self.seconds.items()}, 'truth': self.truth.name, **self.info}
 
-# %% ../nbs/07a_pipeline.ipynb #6b727e25
+# %% ../nbs/07a_pipeline.ipynb #1049cba5
+def _run_baseline(name, fields, slp, bank, grid, coords, classifim_steps, seed, progress):
+    "Run one baseline on the held-out per-sample posteriors `slp` or the raw samples, adding its fields"
+    if name == 'mean_as_stat':
+        t_hat = posterior_means(slp, grid, coords)   # on the same (held-out) samples as the method's rows
+        for kind, key in (('jacobian', 'mean_as_stat'), ('fisher', 'mean_as_stat_fisher')):
+            r = mean_as_stat(t_hat, grid, coords, kind=kind, n_blocks=None)
+            fields[key] = dict(metric=r.metric, F=r.F, grad=r.grad)
+    elif name == 'pca_as_stat':
+        x = torch.as_tensor(bank.load())
+        for kind, key in (('jacobian', 'pca_as_stat'), ('fisher', 'pca_as_stat_fisher')):
+            r = pca_as_stat(x, grid, coords, kind=kind, n_blocks=None)
+            fields[key] = dict(metric=r.metric, F=r.F, grad=r.grad)
+    else:
+        r = classifim(torch.as_tensor(bank.load()), grid, coords, steps=classifim_steps, seed=seed, progress=progress)
+        fields['classifim'] = dict(metric=r.metric, F=None, grad=None)
+
+# %% ../nbs/07a_pipeline.ipynb #6603b5f9
 def reconstruct(system:str, # name of the system in the results
                 bank:SampleBank, # training samples on the truth's grid
                 truth:GroundTruth, # reference fields
@@ -204,31 +221,28 @@ def reconstruct(system:str, # name of the system in the results
     t = grid.tensor()
     fields['method'] = dict(metric=fitted.metric(t), F=fitted.F(t), grad=fitted.grad(t),
                             ridge_T=ridge_of_fit(fitted) if truth.ridge_T is not None else None)
+    failed = {}
     for name in baselines:
         t0 = time.time()
-        if name == 'mean_as_stat':
-            t_hat = posterior_means(slp, grid, coords)   # on the same (held-out) samples as the method's rows
-            for kind, key in (('jacobian', 'mean_as_stat'), ('fisher', 'mean_as_stat_fisher')):
-                r = mean_as_stat(t_hat, grid, coords, kind=kind, n_blocks=None)
-                fields[key] = dict(metric=r.metric, F=r.F, grad=r.grad)
-        elif name == 'pca_as_stat':
-            x = torch.as_tensor(bank.load())
-            for kind, key in (('jacobian', 'pca_as_stat'), ('fisher', 'pca_as_stat_fisher')):
-                r = pca_as_stat(x, grid, coords, kind=kind, n_blocks=None)
-                fields[key] = dict(metric=r.metric, F=r.F, grad=r.grad)
-        elif name == 'classifim':
-            r = classifim(torch.as_tensor(bank.load()), grid, coords, steps=classifim_steps, seed=seed, progress=progress)
-            fields['classifim'] = dict(metric=r.metric, F=None, grad=None)
-        else: raise ValueError(f"unknown baseline {name!r}; choose from 'mean_as_stat', 'pca_as_stat', 'classifim'")
+        if name not in ('mean_as_stat', 'pca_as_stat', 'classifim'):
+            raise ValueError(f"unknown baseline {name!r}; choose from 'mean_as_stat', 'pca_as_stat', 'classifim'")
+        try: _run_baseline(name, fields, slp, bank, grid, coords, classifim_steps, seed, progress)
+        except ValueError as e:   # e.g. a singular statistic covariance on degenerate data: report it, keep the other results
+            for key in {'mean_as_stat': ('mean_as_stat', 'mean_as_stat_fisher'), 'pca_as_stat': ('pca_as_stat', 'pca_as_stat_fisher'),
+                        'classifim': ('classifim',)}[name]:
+                if key not in fields: failed[key] = f'{type(e).__name__}: {e}'
         sec[name] = time.time() - t0
     for k, f in fields.items():
         if truth.ridge_T is not None and 'ridge_T' not in f: f['ridge_T'] = ridge_on_grid(f['metric'], grid)
     errors = {k: score_fields(f['metric'], truth, f.get('F'), f.get('grad'), f.get('ridge_T')) for k, f in fields.items()}
+    for k, why in failed.items():
+        errors[k] = dict(metric_median_rel_err=None, metric_p90_rel_err=None, F_rmse=None, gradF_rmse=None, failed=why,
+                         **({'ridge_T': None, 'ridge_rel_err': None} if truth.ridge_T is not None else {}))
     info = dict(n_per_point=bank.n_per_point, grid=repr(grid), rows_K=rows_K, folds=folds,
                 posterior_val_nll=[r.best_val_nll for _, r in nets], posterior_best_epoch=[r.best_epoch for _, r in nets])
     return Reconstruction(system, truth, fitted, fields, errors, sec, info, nets)
 
-# %% ../nbs/07a_pipeline.ipynb #cad72fce
+# %% ../nbs/07a_pipeline.ipynb #79832ee2
 def plot_reconstruction(rec:Reconstruction, # output of `reconstruct`
                         names:tuple|None=None, # which fields to show (default: method and the paper's baselines)
                         marks=None, # callable ax -> None drawing phase boundaries on each panel
@@ -238,7 +252,7 @@ def plot_reconstruction(rec:Reconstruction, # output of `reconstruct`
     ms = {'truth': rec.truth.metric, **{f"{k} ({rec.errors[k]['metric_median_rel_err']:.0%})": rec.fields[k]['metric'] for k in names}}
     return plot_metric_fields(rec.truth.grid, ms, marks=marks)
 
-# %% ../nbs/07a_pipeline.ipynb #cd945cb4
+# %% ../nbs/07a_pipeline.ipynb #2bf5d536
 def plot_ridge(rec:Reconstruction, # an Ising reconstruction (truth with ridge_T)
                ax=None, # matplotlib axes (default: a new figure)
               ):

@@ -19,6 +19,9 @@ def test_reconstruct_quick_prints_every_figure(tmp_path):
         for m in ('method', 'mean_as_stat', 'pca_as_stat', 'classifim'):
             e = methods[m]
             assert set(e) >= {'metric_median_rel_err', 'F_rmse', 'gradF_rmse'}, (system, m)
+            if e.get('failed'):   # a baseline may fail on degenerate tiny data (e.g. identical statistics): it says why
+                assert m != 'method' and e['metric_median_rel_err'] is None, (system, m, e)
+                continue
             assert math.isfinite(e['metric_median_rel_err']) and e['metric_median_rel_err'] >= 0
             if system.startswith('ising'):
                 assert e['ridge_rel_err'] is not None and math.isfinite(e['ridge_rel_err'])
