@@ -235,7 +235,7 @@ def _box_domain(domain):
     f = lambda x: ((x >= lo_t.to(x)) & (x <= hi_t.to(x))).all(-1)
     return f, f'the box [{lo[0]:g}, {hi[0]:g}] x [{lo[1]:g}, {hi[1]:g}]'
 
-# %% ../nbs/08_geodesics.ipynb #51fd7ffa
+# %% ../nbs/08_geodesics.ipynb #8b2c80db
 class CompositeLayerNorm(torch.nn.Module):
     "LayerNorm from primitive ops, differentiable to every order; shares the weight and bias of the `nn.LayerNorm` it replaces"
     def __init__(self, ln:torch.nn.LayerNorm): # the module to mirror
@@ -251,7 +251,7 @@ class CompositeLayerNorm(torch.nn.Module):
         return out if self.bias is None else out + self.bias
 
 
-# %% ../nbs/08_geodesics.ipynb #5c185fc6
+# %% ../nbs/08_geodesics.ipynb #42087362
 def third_order_safe(model): # a potential (any callable); only torch modules are rewritten
     "`model`, or for a torch module containing `nn.LayerNorm` a structural copy (sharing parameters and buffers) with `CompositeLayerNorm` instead"
     if not isinstance(model, torch.nn.Module) or not any(isinstance(m, torch.nn.LayerNorm) for m in model.modules()): return model
