@@ -166,11 +166,12 @@ def _save_png(fig, # matplotlib figure
     return Path(path)
 
 def _json_ready(x):
-    "numpy scalars and arrays -> plain Python, recursively, for json.dumps"
+    "numpy scalars and arrays -> plain Python, recursively, for json.dumps; NaN and infinities -> None (strict JSON has neither)"
     if isinstance(x, dict): return {str(k): _json_ready(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)): return [_json_ready(v) for v in x]
-    if isinstance(x, np.ndarray): return x.tolist()
-    if isinstance(x, np.generic): return x.item()
+    if isinstance(x, np.ndarray): return _json_ready(x.tolist())
+    if isinstance(x, np.generic): x = x.item()
+    if isinstance(x, float) and not np.isfinite(x): return None
     return x
 
 # %% ../nbs/14_cli.ipynb #60cabf18
@@ -230,11 +231,12 @@ def _mosaic_figure(images, # (G, C, H, W) images in [0, 1] on `grid`
                    grid:ParamGrid, # their grid
                    title:str='', # figure title
                   ):
-    "The image mosaic at about one screen pixel per image pixel (at 120 dpi), a along x, b up"
+    "The image mosaic at 1-3 screen pixels per image pixel (at 120 dpi), a along x, b up"
     import matplotlib.pyplot as plt
     from hessgeo.phases import image_mosaic
     m = image_mosaic(images, grid)
-    side = max(4.0, 1.1 * max(m.shape) / 120)
+    scale = min(3.0, max(1.0, 800 / max(m.shape)))                 # small planes are drawn larger
+    side = max(4.0, 1.1 * scale * max(m.shape) / 120)
     fig, ax = plt.subplots(figsize=(side, side * m.shape[0] / m.shape[1] + 0.4))
     ax.imshow(m, cmap='gray', vmin=0, vmax=1, extent=[grid.lo[0], grid.hi[0], grid.lo[1], grid.hi[1]], interpolation='nearest')
     ax.set_xlabel(grid.names[0]); ax.set_ylabel(grid.names[1])

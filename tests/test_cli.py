@@ -97,11 +97,15 @@ def test_diffusion_tiny_plane_writes_maps_and_resumes(tmp_path):
     assert r3.returncode == 2 and 'different settings (steps)' in r3.stderr
 
 
+def _no_nan(c): raise ValueError(f"results file holds the non-standard JSON constant {c}")
+
+
 def test_localgeo_tiny_plane(tmp_path):
     r = run('localgeo', '--grid', '3', '--steps', '2', '--p', '2', '--fit-steps', '20', '--out', str(tmp_path), '--quiet')
     assert r.returncode == 0, r.stderr
-    res = json.loads((tmp_path / 'localgeo_results.json').read_text())
+    res = json.loads((tmp_path / 'localgeo_results.json').read_text(), parse_constant=_no_nan)   # strict JSON
     assert res['P'] == 2 and res['grid'] == [3, 3]
+    assert res['spearman']['rank~pullback'] is None     # the thresholded rank is 2 everywhere: no correlation
     assert {'psi~pullback', 'erank~fitted', 'jac_var~pullback'} <= set(res['spearman'])
     m = np.load(tmp_path / 'localgeo_maps.npz')
     assert m['psi'].shape == (9,) and np.isfinite(m['psi']).all() and (m['jac_var'] >= 0).all()
