@@ -703,21 +703,39 @@ def geodesic(metric, # a Metric (or a batched callable x -> (B, 2, 2))
              refine:bool=True, # False returns the energy-minimising curve alone
              max_iter:int=1000, # L-BFGS iterations at most
              energy_tol:float=1e-7, # L-BFGS gradient tolerance (relative); the energy curve is only a first guess when refining
+             retries:int=1, # for pairs whose shooting fails: redo the energy on 4x finer nodes (from the straight line) and shoot again, this many times
             ) -> Curve:
     "Geodesics from `p` to `q`: energy minimisation (L-BFGS through the metric), then Newton shooting on the initial velocity"
     metric = as_metric(metric)
     cur = EnergyBVP(n_points, max_iter, tol=energy_tol).solve(metric, p, q)
     if not refine: return cur  # (pass a smaller energy_tol to converge the discrete energy fully)
-    sh = ShootingBVP(n_steps).solve(metric, cur.points[:, 0], cur.points[:, -1], v0=cur.v0)
+    p, q = cur.points[:, 0], cur.points[:, -1]
+    sh = ShootingBVP(n_steps).solve(metric, p, q, v0=cur.v0)
+    guess, n = cur.points, n_points                 # the finest energy curve of each pair, for the fallback
+    for _ in range(check_int('retries', retries, min=0)):
+        bad = (~sh.converged).nonzero()[:, 0]
+        if len(bad) == 0: break
+        n = 4 * (n - 1) + 1
+        ec = EnergyBVP(n, max_iter, tol=energy_tol).solve(metric, p[bad], q[bad])
+        guess = _resample_uniform_t(guess, n); guess[bad] = ec.points
+        s2 = ShootingBVP(n_steps).solve(metric, p[bad], q[bad], v0=ec.v0)
+        for f in ('points', 'velocities', 'length', 'energy', 'residual', 'endpoint_error', 'speed_drift', 'converged'):
+            getattr(sh, f)[bad] = getattr(s2, f)
     if not sh.converged.all():
         bad = ~sh.converged
+        ec = _make_curve(metric, _resample_uniform_t(guess[bad], n_steps + 1))
+        ln = _make_curve(metric, straight_line(p[bad], q[bad], n_steps + 1), (q - p)[bad][:, None].expand(-1, n_steps + 1, -1))
+        use_line = ln.length < ec.length        # an unresolved energy curve can be longer than the straight line
         warnings.warn(f"shooting did not converge for {int(bad.sum())} of {len(bad)} geodesics (indices "
-                      f"{bad.nonzero()[:, 0].tolist()[:10]}); returning their energy-minimising curves instead")
-        ec = _make_curve(metric, _resample_uniform_t(cur.points[bad], n_steps + 1))
-        sh.points[bad] = ec.points; sh.velocities[bad] = _fd_velocity(ec.points)
-        sh.length[bad], sh.energy[bad], sh.residual[bad] = ec.length, ec.energy, ec.residual
+                      f"{bad.nonzero()[:, 0].tolist()[:10]}); returning the shorter of their energy-minimising curve and the "
+                      f"straight line ({int(use_line.sum())} straight), flagged converged=False")
+        pick = lambda a, b: torch.where(use_line.view(-1, *([1] * (a.ndim - 1))), a, b)
+        sh.points[bad] = pick(ln.points, ec.points); sh.velocities[bad] = pick(ln.velocities, _fd_velocity(ec.points))
+        sh.length[bad], sh.energy[bad] = pick(ln.length, ec.length), pick(ln.energy, ec.energy)
+        sh.residual[bad] = pick(ln.residual, ec.residual)
         sh.endpoint_error[bad] = 0.0
     return sh
+
 
 # %% ../nbs/08_geodesics.ipynb #f98b0302
 def log_map(metric, p, q, **kw) -> torch.Tensor:
