@@ -18,7 +18,8 @@ from .core import ParamGrid, atomic_path, check_int, check_positive
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ising_grid_thermo', 'plot_ising_thermo', 'ising_thermo', 'digits_plane_geometry', 'diffusion',
-           'digits_plane_localgeo', 'localgeo', 'salad', 'ising', 'tasep', 'main']
+           'digits_plane_localgeo', 'localgeo', 'salad', 'ising', 'tasep', 'geodesic_metric', 'fit_exact_potential',
+           'plot_geodesics_vs_lines', 'geodesic', 'main']
 
 # %% ../nbs/14_cli.ipynb #4e957453
 _OBS = ('energy', 'abs_mag', 'heat_capacity', 'susceptibility')
@@ -535,8 +536,230 @@ def tasep(length:int=10, # chain length N (<= 20: exact Fisher metric by enumera
     print(f"metric error vs {rec.truth.name}: median {e['metric_median_rel_err']:.1%}, 90th percentile {e['metric_p90_rel_err']:.1%}")
     return summary
 
+# %% ../nbs/14_cli.ipynb #geo02def
+_GEO_SYSTEMS = {
+    'ising': dict(lo=(1.5, -0.5), hi=(3.5, 0.5), size=8, names=('T', 'H'), start='3.3,-0.4;2.4,-0.4', end='3.3,0.4;3.4,0.3'),
+    'tasep': dict(lo=(0.1, 0.1), hi=(1.5, 1.5), size=10, names=('alpha', 'beta'), start='0.2,0.4;0.3,1.2', end='0.4,0.2;1.2,1.2'),
+    'hyperbolic': dict(lo=(-1.5, 0.2), hi=(1.5, 2.0), size=None, names=('x', 'y'), start='-1.0,0.5;-0.5,0.3', end='1.0,0.5;0.8,1.6'),
+}
+
+# %% ../nbs/14_cli.ipynb #geo03parse
+def _parse_points(name:str, # option name, for messages
+                  text:str, # 'x,y', or several points 'x1,y1;x2,y2'
+                 ) -> np.ndarray:
+    "Points (B, 2) from command-line text 'x,y;x,y', else ValueError naming the text"
+    msg = f"{name} must be points 'x,y' separated by ';', got {text!r}"
+    try: pts = np.array([[float(v) for v in item.split(',')] for item in str(text).split(';') if item.strip()], dtype=np.float64)
+    except ValueError: raise ValueError(msg) from None
+    if pts.ndim != 2 or pts.shape[0] == 0 or pts.shape[1] != 2: raise ValueError(msg)
+    bad = ~np.isfinite(pts).all(1)
+    if bad.any(): raise ValueError(f"{name} must be finite, got the point {pts[bad][0].tolist()} in {text!r}")
+    return pts
+
+# %% ../nbs/14_cli.ipynb #geo06metric
+def geodesic_metric(system:str='ising', # 'ising' (exact L x L torus, (T, H)), 'tasep' (exact open TASEP, (alpha, beta)) or 'hyperbolic'
+                    size:int|None=None, # Ising lattice side (even, 4..10) or TASEP length (2..20); default 8 / 10
+                    lo=None, # lower corner of the box (default per system)
+                    hi=None, # upper corner of the box
+                    n_grid:int=24, # grid points per axis on which an exact physics metric is sampled (>= 4)
+                   ) -> dict:
+    "The metric of `system` over a box, as the geodesic solvers take it, with its name, axis names and the exact distance where known"
+    import torch
+    from hessgeo.geodesics import GridMetric, HyperbolicHalfPlane
+    if system not in _GEO_SYSTEMS: raise ValueError(f"system must be one of {', '.join(_GEO_SYSTEMS)}, got {system!r}")
+    d = _GEO_SYSTEMS[system]
+    lo = np.asarray(d['lo'] if lo is None else lo, dtype=np.float64); hi = np.asarray(d['hi'] if hi is None else hi, dtype=np.float64)
+    if lo.shape != (2,) or hi.shape != (2,) or not (np.isfinite(lo).all() and np.isfinite(hi).all()) or not (hi > lo).all():
+        raise ValueError(f"the box needs finite corners lo < hi in both coordinates, got lo={lo.tolist()}, hi={hi.tolist()}")
+    G = check_int('n_grid', n_grid, min=4)
+    res = dict(system=system, lo=lo, hi=hi, names=d['names'], exact_distance=None, grid=None, size=None)
+    if system == 'hyperbolic':
+        if lo[1] <= 0: raise ValueError(f"the hyperbolic half-plane needs y > 0: the box's lower y must be > 0, got {lo[1]}")
+        m = HyperbolicHalfPlane()
+        return dict(res, metric=m, name='hyperbolic half-plane (dx^2 + dy^2) / y^2', exact_distance=m.distance)
+    grid = ParamGrid(tuple(lo), tuple(hi), (G, G), names=d['names'])
+    if system == 'ising':
+        from hessgeo.pipeline import ising_exact_truth
+        L = check_int('size', d['size'] if size is None else size, min=4)
+        if L % 2 or L > 10: raise ValueError(f"size must be an even lattice side <= 10 for the exact density of states, got {L}")
+        check_positive('the lowest temperature', lo[0])
+        truth = ising_exact_truth(grid, L)
+    else:
+        from hessgeo.pipeline import tasep_exact_truth
+        L = check_int('size', d['size'] if size is None else size, min=2)
+        if L > 20: raise ValueError(f"size must be <= 20 for the exact TASEP metric by enumeration, got {L}")
+        check_positive('the lowest alpha', lo[0]); check_positive('the lowest beta', lo[1])
+        truth = tasep_exact_truth(grid, L)
+    return dict(res, metric=GridMetric(grid, truth.metric), name=f'{truth.name}, {G} x {G} grid', grid=grid, size=L)
+
+# %% ../nbs/14_cli.ipynb #geo09fit
+def fit_exact_potential(system:str, # 'ising' or 'tasep'
+                        lo, hi, # box corners
+                        size:int, # Ising lattice side or TASEP length
+                        n_grid:int=12, # grid points per axis of the fit
+                        seed:int=0, # seed of the network initialisation
+                        progress:bool=False, # progress bar of the fit
+                       ):
+    "A convex potential fitted to the exact large-bundle posteriors of `system` over the box (a `FittedPotential`)"
+    import torch
+    from hessgeo.core import CoordMap, ising_natural
+    from hessgeo.potential import fit_potential, population_log_posterior
+    if system not in ('ising', 'tasep'): raise ValueError(f"--fit needs a physics system (ising or tasep), got {system!r}")
+    grid = ParamGrid(tuple(lo), tuple(hi), (check_int('n_grid', n_grid, min=4),) * 2, names=_GEO_SYSTEMS[system]['names'])
+    if system == 'ising':
+        from hessgeo.ising_exact import exact_dos
+        from hessgeo.potential import dos_log_probs
+        return fit_potential(population_log_posterior(dos_log_probs(exact_dos(size), grid), 1), grid, coords=ising_natural,
+                             steps=200, lbfgs_steps=100, seed=seed, progress=progress)
+    from hessgeo.tasep import tasep_log_probs_all
+    log_rates = CoordMap(torch.log, torch.exp, names_in=('alpha', 'beta'), names_out=('ln alpha', 'ln beta'))
+    return fit_potential(population_log_posterior(tasep_log_probs_all(*grid.points.T, size), 30), grid, coords=log_rates,
+                         bundle_size=30, steps=200, lbfgs_steps=100, seed=seed, progress=progress)
+
+# %% ../nbs/14_cli.ipynb #geo11speed
+def _metric_speed(metric, # a hessgeo.geodesics.Metric
+                  points, # curves (B, n, 2) at uniform times on [0, 1]
+                 ):
+    "Metric speed |c'(t)|_g (B, n) of sampled curves, velocities by central differences"
+    import torch
+    c = torch.as_tensor(points, dtype=torch.float64)
+    v = torch.gradient(c, spacing=1.0 / (c.shape[1] - 1), dim=1)[0]
+    g = metric.matrix(c.reshape(-1, 2)).reshape(*c.shape[:2], 2, 2)
+    return torch.einsum('bni,bnij,bnj->bn', v, g, v).clamp_min(0).sqrt()
+
+# %% ../nbs/14_cli.ipynb #geo12plot
+def plot_geodesics_vs_lines(runs:list, # [(title, metric, Curve)], one panel each
+                            lo, hi, # box to draw
+                            names, # axis names
+                            marks=None, # callable(ax) drawing phase boundaries, or None
+                           ):
+    "Metric maps with geodesics (solid) and straight lines (dashed), and the metric speed along each curve"
+    import matplotlib.pyplot as plt
+    import torch
+    from hessgeo.geodesics import plot_metric_geodesics, straight_line
+    fig, ax = plt.subplots(1, len(runs) + 1, figsize=(4.8 * (len(runs) + 1), 3.9), constrained_layout=True)
+    for a, (title, metric, cur) in zip(ax, runs):
+        plot_metric_geodesics(metric, (lo, hi), cur, a, title=title, names=names)
+        if marks is not None: marks(a)
+        for k, p in enumerate(cur.points[:, 0].cpu()): a.annotate(str(k + 1), p.tolist(), color='w', fontsize=9, xytext=(3, 3), textcoords='offset points')
+        a.plot(*cur.points[:, 0].cpu().T, 'wo', ms=3); a.plot(*cur.points[:, -1].cpu().T, 'ws', ms=3)
+        a.set_xlim(lo[0], hi[0]); a.set_ylim(lo[1], hi[1])
+    title, metric, cur = runs[0]
+    pts = cur.points.detach().cpu()
+    t = torch.linspace(0, 1, pts.shape[1], dtype=torch.float64)
+    sg = _metric_speed(metric, pts)
+    sl = _metric_speed(metric, straight_line(pts[:, 0], pts[:, -1], pts.shape[1]))
+    for k in range(len(pts)):
+        col = plt.cm.tab10(k % 10)
+        ref = cur.length[k].cpu().double()
+        ax[-1].plot(t, sg[k] / ref, '-', color=col, label=f'{k + 1}: geodesic')
+        ax[-1].plot(t, sl[k] / ref, '--', color=col, label=f'{k + 1}: straight line')
+    ax[-1].axhline(1, color='gray', lw=0.5)
+    ax[-1].set_xlabel('t'); ax[-1].set_ylabel('|dc/dt|_g / geodesic length')
+    ax[-1].set_title('metric speed along the curves (first metric)', fontsize=9); ax[-1].legend(fontsize=7)
+    return fig
+
+# %% ../nbs/14_cli.ipynb #geo13job
+def geodesic(system:str='ising', # 'ising' (exact L x L torus in (T, H)), 'tasep' (exact open TASEP in (alpha, beta)) or 'hyperbolic' (closed form)
+             start:str=None, # start point(s) 'x,y' or 'x1,y1;x2,y2' (default: two pairs per system)
+             end:str=None, # end point(s), as many as start
+             random_pairs:int=0, # also this many random pairs inside the box, drawn from --seed
+             size:int=None, # Ising lattice side (even, <= 10; default 8) or TASEP length (<= 20; default 10)
+             lo:str=None, # lower corner of the box 'x,y' (default: ising 1.5,-0.5; tasep 0.1,0.1; hyperbolic -1.5,0.2)
+             hi:str=None, # upper corner 'x,y' (default: ising 3.5,0.5; tasep 1.5,1.5; hyperbolic 1.5,2.0)
+             n_grid:int=24, # grid points per axis of the exact physics metric (spline-interpolated between them)
+             n_steps:int=64, # RK4 steps of the shooting refinement (points per curve - 1)
+             fit:bool=False, # also solve on the metric of a convex potential fitted to the exact posteriors (slower)
+             seed:int=0, # seed of the random pairs and of the potential's initialisation
+             device:str=None, # torch device of the geodesic solves, e.g. cuda (default: CPU)
+             out:str='hessgeo_out', # output folder
+             quiet:bool=False, # no progress output
+            ):
+    "Geodesics vs straight lines on an exact Fisher metric (Ising, TASEP) or the hyperbolic plane: figure, curves, lengths JSON"
+    import warnings
+    import matplotlib; matplotlib.use('Agg')
+    import torch
+    from hessgeo.geodesics import geodesic as solve_geodesic, compare_with_straight_line, fitted_metric
+    d = _GEO_SYSTEMS.get(system)
+    if d is None: raise ValueError(f"system must be one of {', '.join(_GEO_SYSTEMS)}, got {system!r}")
+    if fit and system not in ('ising', 'tasep'): raise ValueError(f"--fit needs a physics system (ising or tasep), got {system!r}")
+    box = [None if v is None else _parse_points(k, v) for k, v in (('lo', lo), ('hi', hi))]
+    for k, b in zip(('lo', 'hi'), box):
+        if b is not None and len(b) != 1: raise ValueError(f"{k} must be one point 'x,y', got {lo if k == 'lo' else hi!r}")
+    P = _parse_points('start', d['start'] if start is None else start)
+    Q = _parse_points('end', d['end'] if end is None else end)
+    if len(P) != len(Q): raise ValueError(f"start and end need as many points: {len(P)} start point(s) {start!r}, {len(Q)} end point(s) {end!r}")
+    n_steps = check_int('n_steps', n_steps, min=8)
+    t0 = time.perf_counter()
+    M = geodesic_metric(system, size, None if box[0] is None else box[0][0], None if box[1] is None else box[1][0], n_grid)
+    lo_, hi_ = M['lo'], M['hi']
+    for name, X in (('start', P), ('end', Q)):
+        out_ = ~((X >= lo_) & (X <= hi_)).all(1)
+        if out_.any(): raise ValueError(f"{name} point {X[out_][0].tolist()} lies outside the box {M['names'][0]} in [{lo_[0]:g}, {hi_[0]:g}], "
+                                        f"{M['names'][1]} in [{lo_[1]:g}, {hi_[1]:g}]")
+    n_rand = check_int('random_pairs', random_pairs, min=0)
+    if n_rand:   # inside the middle 80% of the box, so the curves have room to bend
+        rng = np.random.default_rng(check_int('seed', seed, min=0))
+        R = lo_ + (hi_ - lo_) * (0.1 + 0.8 * rng.random((2, n_rand, 2)))
+        P, Q = np.concatenate([P, R[0]]), np.concatenate([Q, R[1]])
+    if (np.abs(P - Q).max(1) == 0).any(): raise ValueError(f"start and end coincide for pair {int(np.flatnonzero(np.abs(P - Q).max(1) == 0)[0]) + 1}: nothing to connect")
+    dev = torch.device('cpu' if device is None else device)
+    Pt, Qt = (torch.as_tensor(X, dtype=torch.float64, device=dev) for X in (P, Q))
+    t_setup = time.perf_counter() - t0
+    runs, rows, seconds = [], [], dict(setup=t_setup)
+    metrics = [('exact', M['metric'])]
+    if fit:
+        t1 = time.perf_counter()
+        fp = fit_exact_potential(system, lo_, hi_, M['size'], seed=seed, progress=not quiet)
+        fp.model.to(dev)
+        metrics.append(('fitted', fitted_metric(fp)))
+        seconds['fit'] = time.perf_counter() - t1
+    for kind, metric in metrics:
+        t1 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            cur = solve_geodesic(metric, Pt, Qt, n_steps=n_steps)
+        for w in caught: print(f"note ({kind} metric): {w.message}", file=sys.stderr)
+        cmp = compare_with_straight_line(metric, cur)
+        seconds[f'geodesics_{kind}'] = time.perf_counter() - t1
+        title = M['name'].replace(', ', ',\n', 1) if kind == 'exact' else f"potential fitted to the exact posteriors\n({system}, 12 x 12 grid)"
+        runs.append((title, metric, cur))
+        for k in range(len(P)):
+            r = dict(metric=kind, pair=k + 1, start=P[k], end=Q[k], geodesic_length=float(cmp['geodesic_length'][k]),
+                     line_length=float(cmp['line_length'][k]), excess=float(cmp['excess'][k]), max_deviation=float(cmp['max_deviation'][k]),
+                     residual=float(cur.residual[k]), line_residual=float(cmp['line_residual'][k]), converged=bool(cur.converged[k]),
+                     endpoint_error=float(cur.endpoint_error[k]) if cur.endpoint_error is not None else None)
+            if kind == 'exact' and M['exact_distance'] is not None:
+                ex = float(M['exact_distance'](Pt[k:k + 1].cpu(), Qt[k:k + 1].cpu())[0])
+                r.update(exact_length=ex, length_rel_err=abs(r['geodesic_length'] - ex) / ex)
+            rows.append(r)
+    if fit: fp.model.cpu()          # the figure evaluates the metrics on the CPU
+    marks = None
+    if system == 'ising':
+        from hessgeo.ising_exact import T_C
+        marks = lambda ax: (ax.axvline(T_C, color='r', ls=':', lw=1), ax.plot([lo_[0], T_C], [0, 0], 'r:', lw=1))
+    elif system == 'tasep':
+        from hessgeo.tasep import plot_phase_boundaries
+        marks = plot_phase_boundaries
+    out = Path(out)
+    fig = plot_geodesics_vs_lines(runs, lo_, hi_, M['names'], marks)
+    png = _save_png(fig, out / 'geodesic_map.png', dpi=90)
+    with atomic_path(out / 'geodesic_curves.npz') as tmp:
+        np.savez_compressed(tmp, start=P, end=Q, **{f'{kind}_geodesic': c.points.detach().cpu().numpy() for (kind, _), (_, _, c) in zip(metrics, runs)})
+    summary = dict(system=system, metric=M['name'], size=M['size'], box=dict(lo=lo_, hi=hi_, names=list(M['names'])), n_grid=n_grid if M['grid'] else None,
+                   n_steps=n_steps, seed=seed, device=str(dev), fit=fit, pairs=rows, seconds={k: round(v, 2) for k, v in seconds.items()},
+                   files=dict(figure=str(png), curves=str(out / 'geodesic_curves.npz')))
+    with atomic_path(out / 'geodesic_results.json') as tmp: tmp.write_text(json.dumps(_json_ready(summary), indent=1))
+    print(f"wrote {png}, {out / 'geodesic_curves.npz'} and {out / 'geodesic_results.json'}")
+    for r in rows:
+        extra = f", exact {r['exact_length']:.4f}" if 'exact_length' in r else ''
+        print(f"  {r['metric']:6s} pair {r['pair']} {np.round(r['start'], 3).tolist()} -> {np.round(r['end'], 3).tolist()}: geodesic {r['geodesic_length']:.4f}{extra}, "
+              f"straight line {r['line_length']:.4f} (+{100 * r['excess']:.1f}%), max deviation {r['max_deviation']:.3f}, "
+              f"residual {r['residual']:.1e}{'' if r['converged'] else ' (NOT converged)'}")
+    return summary
+
 # %% ../nbs/14_cli.ipynb #0bd7f9cf
-COMMANDS = {'ising': ising, 'tasep': tasep, 'ising-thermo': ising_thermo, 'diffusion': diffusion, 'localgeo': localgeo, 'salad': salad}
+COMMANDS = {'ising': ising, 'tasep': tasep, 'ising-thermo': ising_thermo, 'diffusion': diffusion, 'geodesic': geodesic, 'localgeo': localgeo, 'salad': salad}
 
 def main(argv:list|None=None, # arguments after the program name (default: sys.argv[1:])
         ):

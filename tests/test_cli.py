@@ -70,7 +70,7 @@ def test_unknown_job():
 
 
 def test_each_job_has_help():
-    for job in ('ising', 'tasep', 'ising-thermo', 'diffusion', 'localgeo', 'salad'):
+    for job in ('ising', 'tasep', 'ising-thermo', 'diffusion', 'geodesic', 'localgeo', 'salad'):
         r = run(job, '--help')
         assert r.returncode == 0, (job, r.stderr)
         assert '--out' in r.stdout and '--quiet' in r.stdout
@@ -133,3 +133,41 @@ def test_model_jobs_bad_input_names_the_value(tmp_path, args, bad):
     r = run(*args, '--out', str(tmp_path), '--quiet')
     assert r.returncode == 2, r.stderr
     assert 'error' in r.stderr and bad in r.stderr
+
+
+def test_geodesic_hyperbolic_matches_closed_form(tmp_path):
+    r = run('geodesic', '--system', 'hyperbolic', '--random-pairs', '2', '--seed', '5', '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / 'geodesic_results.json').read_text(), parse_constant=_no_nan)
+    assert len(res['pairs']) == 4 and res['seed'] == 5
+    for p in res['pairs']:        # computed lengths against arccosh(1 + |p - q|^2 / (2 y_p y_q))
+        assert p['converged'] and p['length_rel_err'] < 1e-5, p
+        assert p['line_length'] > p['geodesic_length'] and p['residual'] < 1e-4 < p['line_residual']
+    c = np.load(tmp_path / 'geodesic_curves.npz')
+    np.testing.assert_allclose(c['exact_geodesic'][:, 0], c['start'], atol=1e-9)
+    np.testing.assert_allclose(c['exact_geodesic'][:, -1], c['end'], atol=1e-6)
+    assert (tmp_path / 'geodesic_map.png').stat().st_size > 10_000
+    assert str(tmp_path / 'geodesic_results.json') in r.stdout
+
+
+def test_geodesic_exact_tasep_metric(tmp_path):
+    r = run('geodesic', '--system', 'tasep', '--size', '6', '--n-grid', '12', '--start', '0.2,0.4', '--end', '0.4,0.2',
+            '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 0, r.stderr
+    p, = json.loads((tmp_path / 'geodesic_results.json').read_text(), parse_constant=_no_nan)['pairs']
+    assert p['converged'] and p['endpoint_error'] < 1e-6
+    assert p['line_length'] >= p['geodesic_length'] * (1 - 1e-6) and p['max_deviation'] > 1e-3
+    assert 'exact_length' not in p      # no closed form for the TASEP metric
+
+
+@pytest.mark.parametrize('args, bad', [(['--start', '5,0', '--end', '3,0.2'], '[5.0, 0.0]'),
+                                       (['--start', 'nan,0', '--end', '3,0.2'], 'nan'),
+                                       (['--start', '2,0;3,0', '--end', '3,0.2'], '2,0;3,0'),
+                                       (['--system', 'potts'], 'potts'),
+                                       (['--system', 'hyperbolic', '--end', '1,-0.5', '--start', '0,1'], '[1.0, -0.5]'),
+                                       (['--size', '12'], '12')])
+def test_geodesic_bad_input_names_the_value(tmp_path, args, bad):
+    r = run('geodesic', *args, '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 2, r.stderr
+    assert 'error' in r.stderr and bad in r.stderr, r.stderr
+    assert not (tmp_path / 'geodesic_results.json').exists()
