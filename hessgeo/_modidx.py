@@ -139,6 +139,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion.SDModel.latent_shape': ( 'diffusion.html#sdmodel.latent_shape',
                                                                                'hessgeo/diffusion.py'),
+                                   'hessgeo.diffusion._check_device': ('diffusion.html#_check_device', 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion._fingerprint': ('diffusion.html#_fingerprint', 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion._is_oom': ('diffusion.html#_is_oom', 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion._is_transformed': ('diffusion.html#_is_transformed', 'hessgeo/diffusion.py'),

@@ -144,6 +144,22 @@ def model_latent_shape(model) -> tuple:
     s = unet.config.sample_size
     return (unet.config.in_channels, *((s, s) if isinstance(s, int) else s))
 
+# %% ../nbs/09_diffusion.ipynb #5e0f9b47
+def _check_device(device, # a torch device or its name; None: CUDA if available, else the CPU
+                  half:bool|str=False, # float16 wanted: True, False or 'auto' (= on CUDA only)
+                 ) -> tuple[torch.device, bool]:
+    "(device, half) after checking that the device exists here and that float16 is not asked for on the CPU"
+    dev = torch.device(device) if device is not None else default_device()
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {str(dev)!r} was asked for, but torch sees no CUDA device here (torch.cuda.is_available() is False); use device='cpu'")
+    if dev.type == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError(f"device 'mps' was asked for, but torch.backends.mps.is_available() is False; use device='cpu'")
+    if half not in ('auto', True, False): raise ValueError(f"half must be True, False or 'auto', got {half!r}")
+    half = (dev.type == 'cuda') if half == 'auto' else bool(half)
+    if half and dev.type == 'cpu':
+        raise ValueError("half precision (float16) is for GPUs: on the CPU torch has no fast float16 convolutions; use half=False or 'auto' with device='cpu'")
+    return dev, half
+
 # %% ../nbs/09_diffusion.ipynb #8a54444d
 def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
                 scheduler, # diffusers scheduler; a DDIM copy of its config is used
@@ -224,7 +240,7 @@ def load_default_model(device=None, # device for the UNet (default: CPU)
     unet = UNet2DModel.from_config(cfg['unet'])
     try: unet.load_state_dict(_load_safetensors(wd / 'digits_unet.safetensors'))
     except RuntimeError as e: raise ValueError(f"weights in {wd / 'digits_unet.safetensors'} do not fit the UNet of {wd / 'digits_unet.json'}: {e}") from None
-    return unet.eval().requires_grad_(False).to(device or 'cpu'), DDIMScheduler.from_config(cfg['scheduler'])
+    return unet.eval().requires_grad_(False).to(_check_device(device or 'cpu')[0]), DDIMScheduler.from_config(cfg['scheduler'])
 
 # %% ../nbs/09_diffusion.ipynb #b93c7d1c
 class DigitClassifier(nn.Module):
@@ -380,8 +396,7 @@ class PlaneSampler:
         self.unet, self.scheduler, self.vae = _model_parts(model)
         self.steps = check_int('steps', steps, min=1)
         self.batch_size = None if batch_size is None else check_int('batch_size', batch_size, min=1)
-        self.device = torch.device(device) if device is not None else default_device()
-        self.half = (self.device.type == 'cuda') if half == 'auto' else bool(half)
+        self.device, self.half = _check_device(device, half)
         dt = torch.float16 if self.half else torch.float32
         for part in (self.unet, self.vae):
             if part is None: continue
