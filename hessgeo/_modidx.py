@@ -501,6 +501,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'hessgeo.phases.metric_score': ('phases.html#metric_score', 'hessgeo/phases.py'),
                                 'hessgeo.phases.path_length': ('phases.html#path_length', 'hessgeo/phases.py'),
                                 'hessgeo.phases.phase_labels': ('phases.html#phase_labels', 'hessgeo/phases.py'),
+                                'hessgeo.phases.plane_fit_rows': ('phases.html#plane_fit_rows', 'hessgeo/phases.py'),
                                 'hessgeo.phases.plane_metric': ('phases.html#plane_metric', 'hessgeo/phases.py'),
                                 'hessgeo.phases.plot_plane': ('phases.html#plot_plane', 'hessgeo/phases.py'),
                                 'hessgeo.phases.plot_zoom': ('phases.html#plot_zoom', 'hessgeo/phases.py'),

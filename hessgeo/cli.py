@@ -213,7 +213,8 @@ def digits_plane_geometry(grid:int=24, # plane side G: G x G points over (a, b) 
     t['metric_s'] = time.perf_counter() - t0
     two_phases = 0 < bnd.sum() < pgrid.n
     res = dict(grid=pgrid, plane=plane, images=images, labels=labels, confidence=conf, boundaries=bnd, embedding=emb,
-               metric=pm.metric, pullback=pm.pullback, n_eff=pm.n_eff, fit_jsd=float(pm.fit.history[-1]), seconds=t,
+               metric=pm.metric, pullback=pm.pullback, n_eff=pm.n_eff, fit_jsd=float(pm.fit.jsd.mean()),
+               fit_rows_per_step=pm.rows_per_step, seconds=t,
                agreement=dict(fitted=ridge_boundary_agreement(pm.metric, bnd) if two_phases else None,
                               pullback=ridge_boundary_agreement(pm.pullback, bnd) if two_phases else None))
     if lipschitz:
@@ -245,7 +246,7 @@ def _mosaic_figure(images, # (G, C, H, W) images in [0, 1] on `grid`
     return fig
 
 # %% ../nbs/14_cli.ipynb #9260e706
-def diffusion(grid:int=24, # plane side G: G x G points over (a, b) in [0, 1]^2 (64 for the full default plane)
+def diffusion(grid:int=64, # plane side G: G x G points over (a, b) in [0, 1]^2 (the default plane; e.g. 24 for a quick look)
               steps:int=20, # DDIM steps
               seed:int=0, # master seed of the three anchor latents
               fit_steps:int=400, # Adam steps of the potential fit behind the metric
@@ -275,7 +276,7 @@ def diffusion(grid:int=24, # plane side G: G x G points over (a, b) in [0, 1]^2 
     summary = dict(grid=list(g.shape), steps=steps, seed=seed, plane_hash=r['plane'].hash(), fit_steps=fit_steps,
                    labels_present=np.unique(r['labels']).tolist(), label_counts=np.bincount(r['labels'], minlength=10).tolist(),
                    mean_confidence=float(r['confidence'].mean()), n_boundary=int(r['boundaries'].sum()), n_eff=r['n_eff'],
-                   fit_jsd=r['fit_jsd'], lipschitz_eps=r.get('lipschitz_eps'), agreement=r['agreement'],
+                   fit_jsd=r['fit_jsd'], fit_rows_per_step=r['fit_rows_per_step'], lipschitz_eps=r.get('lipschitz_eps'), agreement=r['agreement'],
                    seconds={k: round(v, 2) for k, v in r['seconds'].items()}, files={k: str(v) for k, v in files.items()})
     with atomic_path(out / 'diffusion_results.json') as tmp: tmp.write_text(json.dumps(_json_ready(summary), indent=1))
     print(f"wrote {', '.join(str(p) for p in files.values())}, {out / 'diffusion_plane.npz'} and {out / 'diffusion_results.json'}")

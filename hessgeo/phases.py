@@ -26,7 +26,7 @@ from .geodesics import GridMetric, Metric, as_metric, compare_with_straight_line
 
 # %% auto #0
 __all__ = ['karras_sigmas', 'GaussianMixtureFlow', 'toy_plane', 'default_n_eff', 'embedding_log_posterior', 'pullback_metric',
-           'PlaneMetric', 'plane_metric', 'phase_labels', 'label_boundaries', 'metric_score',
+           'PlaneMetric', 'plane_fit_rows', 'plane_metric', 'phase_labels', 'label_boundaries', 'metric_score',
            'ridge_boundary_agreement', 'lipschitz_map', 'difference_grids', 'lipschitz_from_differences',
            'image_mosaic', 'plot_plane', 'box_counts', 'box_counting_dimension', 'fractal_percolation',
            'bisect_boundary', 'ZoomLevel', 'zoom_sequence', 'plot_zoom', 'path_length', 'interpolation_path_lengths']
@@ -196,6 +196,15 @@ class PlaneMetric:
     fit:FittedPotential # the potential fitted to them
     metric:torch.Tensor # (G, 2, 2) fitted metric / N, in embedding units (comparable with `pullback`)
     pullback:torch.Tensor # (G, 2, 2) J^T J of the embedding map by finite differences
+    rows_per_step:int|None = None # rows per Adam step of the fit (None: all rows)
+
+# %% ../nbs/10_phases.ipynb #b81c5e3f
+def plane_fit_rows(n:int, # grid cells G of the plane
+                   budget:int=2**21, # model-posterior entries R x G per Adam step
+                  ) -> int|None:
+    "Rows per Adam step for the plane's potential fit: None (all rows) when G^2 <= budget, else budget // G"
+    n, budget = check_int('n', n, min=1), check_int('budget', budget, min=1)
+    return None if n * n <= budget else max(1, budget // n)
 
 # %% ../nbs/10_phases.ipynb #f61db423
 def plane_metric(emb, # embeddings (G, d) of the image at every grid cell
@@ -204,14 +213,16 @@ def plane_metric(emb, # embeddings (G, d) of the image at every grid cell
                  width:float=2.0, # row width in cells for the default N
                  steps:int=400, # Adam steps of the potential fit
                  progress:bool=True, # show the fit's progress bar
+                 rows_per_step:int|str|None='auto', # rows per Adam step of the fit: 'auto' = `plane_fit_rows(grid.n)`, None = all rows
                  **fit_kw, # passed to `hessgeo.potential.fit_potential` (model, lr, lbfgs_steps, seed, ...)
                 ) -> PlaneMetric:
     "Gaussian-feature posterior -> `fit_potential` (bundle_size 1) -> metric / N over the plane, with the pullback J^T J beside it"
     emb = _as_grid_values('emb', emb, grid, 2)
     N = default_n_eff(emb, grid, width) if n_eff is None else float(check_positive('n_eff', n_eff))
     lp = embedding_log_posterior(emb, grid, N)
-    fit = fit_potential(lp, grid, bundle_size=1, steps=steps, progress=progress, kind='log', **fit_kw)
-    return PlaneMetric(grid, N, lp, fit, fit.metric(grid.tensor()) / N, pullback_metric(emb, grid))
+    R = plane_fit_rows(grid.n) if rows_per_step == 'auto' else rows_per_step
+    fit = fit_potential(lp, grid, bundle_size=1, steps=steps, progress=progress, kind='log', rows_per_step=R, **fit_kw)
+    return PlaneMetric(grid, N, lp, fit, fit.metric(grid.tensor()) / N, pullback_metric(emb, grid), R)
 
 # %% ../nbs/10_phases.ipynb #706aff2a
 def phase_labels(logits=None, # classifier logits (G, K): label = argmax

@@ -248,6 +248,7 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
                   kind:str='auto', # 'prob', 'log' or 'auto', see `as_log_posteriors`
                   seed:int=0, # seed of the network initialisation
                   progress:bool=True, # show a progress bar
+                  rows_per_step:int|None=None, # Adam on this many rows (bundles) per step, cycling through random permutations of the rows; None: all rows
                   **model_kwargs, # passed to ICNNPotential / MLPPotential (width, depth, ...)
                  ) -> FittedPotential:
     "Fit a potential F so that its Bregman posterior model matches `posteriors` in mean Jensen-Shannon divergence"
@@ -256,6 +257,7 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
     K = check_int('bundle_size', bundle_size, min=1)
     steps, lbfgs_steps = check_int('steps', steps, min=0), check_int('lbfgs_steps', lbfgs_steps, min=0)
     lr = float(check_positive('lr', lr))
+    R = grid.n if rows_per_step is None else min(check_int('rows_per_step', rows_per_step, min=1), grid.n)
     u = grid.tensor() if coords is None else coords.forward(grid.tensor())
     if not torch.isfinite(u).all(): raise ValueError(f"coords maps grid points to non-finite values, e.g. {u[~torch.isfinite(u).all(-1)][0].tolist()}")
     lo, hi = u.min(0).values.numpy(), u.max(0).values.numpy()
@@ -279,8 +281,16 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr / 20)
     bar = tqdm(total=steps + lbfgs_steps, disable=not progress, desc='fit potential')
+    def row_batches():
+        "Index tensors of R rows: consecutive chunks of fresh random permutations, so every row is used equally often"
+        gen = torch_generator(seed)
+        while True: yield from torch.randperm(grid.n, generator=gen)[:grid.n - grid.n % R].to(dev).split(R)
+    batches = row_batches() if R < grid.n else None
+    def sub_loss():
+        i = next(batches)
+        return js_divergence(logP_d[i], bregman_log_posterior(model, u_d, u_d[i])).mean()
     for _ in range(steps):
-        opt.zero_grad(); loss = loss_fn(); loss.backward(); opt.step(); sched.step()
+        opt.zero_grad(); loss = loss_fn() if batches is None else sub_loss(); loss.backward(); opt.step(); sched.step()
         fit.history.append(loss.item()); bar.update(); bar.set_postfix(jsd=f"{fit.history[-1]:.3e}")
     if lbfgs_steps:
         lb = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=lbfgs_steps, history_size=50, line_search_fn='strong_wolfe',
