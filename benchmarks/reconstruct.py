@@ -20,13 +20,13 @@ from hessgeo.pipeline import ising_exact_truth, ising_mc_truth, tasep_exact_trut
 
 SIZES = {
     'default': dict(
-        ising8=dict(L=8, grid=(16, 16), n=1024, epochs=12, rows_K=1, classifim_steps=3000),
-        tasep=dict(N=10, grid=(16, 16), n=1024, epochs=12, rows_K=5, classifim_steps=3000),
-        ising32=dict(L=32, grid=(16, 16), n=256, epochs=4, rows_K=1, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
+        ising8=dict(L=8, grid=(16, 16), n=1024, epochs=12, rows_K=4, features=16, classifim_steps=3000),
+        tasep=dict(N=10, grid=(16, 16), n=4096, epochs=12, rows_K=20, features=32, classifim_steps=3000),
+        ising32=dict(L=32, grid=(16, 16), n=256, epochs=4, rows_K=1, features=16, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
     'quick': dict(
-        ising8=dict(L=4, grid=(6, 4), n=128, epochs=2, rows_K=1, classifim_steps=100),
-        tasep=dict(N=6, grid=(5, 5), n=128, epochs=2, rows_K=1, classifim_steps=100),
-        ising32=dict(L=8, grid=(6, 4), n=64, epochs=2, rows_K=1, classifim_steps=100, truth_samples=200, truth_chains=4)),
+        ising8=dict(L=4, grid=(6, 4), n=128, epochs=2, rows_K=1, features=8, classifim_steps=100),
+        tasep=dict(N=6, grid=(5, 5), n=128, epochs=2, rows_K=1, features=8, classifim_steps=100),
+        ising32=dict(L=8, grid=(6, 4), n=64, epochs=2, rows_K=1, features=8, classifim_steps=100, truth_samples=200, truth_chains=4)),
 }
 METHODS = ('method', 'mean_as_stat', 'pca_as_stat', 'classifim')
 KEYS = ('metric_median_rel_err', 'F_rmse', 'gradF_rmse', 'ridge_rel_err')
@@ -43,16 +43,16 @@ def run_system(name, cfg, work, seed, progress, threads):
                                    cfg['n'], seed=seed, progress=progress)
         truth = (ising_exact_truth(grid, L) if L <= 10 and name == 'ising8' else
                  ising_mc_truth(grid, L, cfg['truth_samples'], cfg['truth_chains'], seed=seed + 1000, progress=progress))
-        make = lambda: PosteriorNet(LatticeEncoder(16, 16, 1), grid)
+        make = lambda: PosteriorNet(LatticeEncoder(cfg['features'], 16, 1), grid, head='smooth')
     else:
         grid = ParamGrid((0.1, 0.1), (1.5, 1.5), cfg['grid'], names=('alpha', 'beta'))
         bank = SampleBank.generate(work / f'tasep_N{cfg["N"]}_{cfg["grid"][0]}x{cfg["grid"][1]}_n{cfg["n"]}', grid,
                                    tasep_exact_sampler(cfg['N']), cfg['n'], seed=seed, progress=progress)
         truth = tasep_exact_truth(grid, cfg['N'])
-        make = lambda: PosteriorNet(ChainEncoder(cfg['N'], 16, hidden=128), grid, head='mlp')
+        make = lambda: PosteriorNet(ChainEncoder(cfg['N'], cfg['features'], hidden=128), grid, head='smooth')
     t_data = time.time() - t0
-    rec = reconstruct(name, bank, truth, make, rows_K=cfg['rows_K'], train=dict(epochs=cfg['epochs'], batch=512, lr=1e-2, patience=3),
-                      classifim_steps=cfg['classifim_steps'], checkpoint=work / f'ck_{name}_{bank.root.name}', seed=seed, progress=progress)
+    rec = reconstruct(name, bank, truth, make, rows_K=cfg['rows_K'], weighting='reweighted', refit=True, train=dict(epochs=cfg['epochs'], batch=512, lr=1e-2, patience=3),
+                      classifim_steps=cfg['classifim_steps'], checkpoint=work / f'ck_{name}_{bank.root.name}_smooth{cfg["features"]}_seed{seed}', seed=seed, progress=progress)
     rec.seconds['data'] = t_data
     return rec
 

@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 
 from .core import ParamGrid, CoordMap, ising_natural, check_int, check_positive
 from .data import SampleBank
-from .posterior import PosteriorNet, train_posterior, sample_log_posteriors, crossfit_log_posteriors, posterior_rows, posterior_means
+from .posterior import (PosteriorNet, train_posterior, refit_head, sample_log_posteriors, crossfit_log_posteriors, posterior_rows,
+                               posterior_means)
 from .potential import FittedPotential, fit_potential, metric_error, affine_aligned_rmse, plot_metric_fields
 from .baselines import mean_as_stat, pca_as_stat, classifim, statistic_metric, metric_jackknife, potential_from_gradient
 
@@ -193,6 +194,8 @@ def reconstruct(system:str, # name of the system in the results
                 truth:GroundTruth, # reference fields
                 make_net:Callable, # () -> a fresh PosteriorNet on the bank's grid
                 rows_K:int=1, # bundle size the posterior rows stand for
+                weighting:str='reweighted', # rows from all samples weighted by q(t_i | x), or 'cell': each cell's own samples
+                refit:bool=True, # refit each network's last head layer by full-batch L-BFGS on its training samples
                 folds:int=1, # 1: one network, rows from its held-out samples; >= 2: cross-fitting over all samples
                 train:dict|None=None, # passed to `train_posterior` (epochs, batch, lr, ...)
                 fit:dict|None=None, # passed to `fit_potential` (steps, lbfgs_steps, width, ...)
@@ -211,11 +214,13 @@ def reconstruct(system:str, # name of the system in the results
     if check_int('folds', folds, min=1) == 1:
         net = make_net()
         res = train_posterior(net, bank, checkpoint=checkpoint, seed=seed, progress=progress, **(train or {}))
+        if refit: res.refit = refit_head(net, bank, res.train_idx, res.val_idx, progress=progress)
         slp, nets = sample_log_posteriors(net, bank, res.val_idx), [(net, res)]
-    else: slp, nets = crossfit_log_posteriors(make_net, bank, folds, checkpoint=checkpoint, seed=seed, progress=progress, **(train or {}))
+    else: slp, nets = crossfit_log_posteriors(make_net, bank, folds, checkpoint=checkpoint, seed=seed, progress=progress, refit=refit,
+                                              **(train or {}))
     sec['posterior'] = time.time() - t0
     t0 = time.time()
-    fitted = fit_potential(posterior_rows(slp, rows_K), grid, coords=coords, bundle_size=rows_K, progress=progress,
+    fitted = fit_potential(posterior_rows(slp, rows_K, weighting), grid, coords=coords, bundle_size=rows_K, progress=progress,
                            **{'steps': 300, 'lbfgs_steps': 300, **(fit or {})})
     sec['potential'] = time.time() - t0
     t = grid.tensor()
@@ -238,8 +243,9 @@ def reconstruct(system:str, # name of the system in the results
     for k, why in failed.items():
         errors[k] = dict(metric_median_rel_err=None, metric_p90_rel_err=None, F_rmse=None, gradF_rmse=None, failed=why,
                          **({'ridge_T': None, 'ridge_rel_err': None} if truth.ridge_T is not None else {}))
-    info = dict(n_per_point=bank.n_per_point, grid=repr(grid), rows_K=rows_K, folds=folds,
-                posterior_val_nll=[r.best_val_nll for _, r in nets], posterior_best_epoch=[r.best_epoch for _, r in nets])
+    info = dict(n_per_point=bank.n_per_point, grid=repr(grid), rows_K=rows_K, weighting=weighting, folds=folds,
+                posterior_val_nll=[r.best_val_nll for _, r in nets], posterior_best_epoch=[r.best_epoch for _, r in nets],
+                refit=[r.refit for _, r in nets])
     return Reconstruction(system, truth, fitted, fields, errors, sec, info, nets)
 
 # %% ../nbs/07a_pipeline.ipynb #79832ee2

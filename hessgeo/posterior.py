@@ -21,9 +21,9 @@ from .core import ParamGrid, CoordMap, atomic_path, check_int, check_positive, c
 from .data import SampleBank
 
 # %% auto #0
-__all__ = ['LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'PosteriorNet', 'check_bank_grid', 'TrainResult', 'train_posterior',
-           'sample_log_posteriors', 'posterior_rows', 'posterior_means', 'evaluate_posterior',
-           'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
+__all__ = ['LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'SmoothHead', 'PosteriorNet', 'check_bank_grid', 'TrainResult',
+           'train_posterior', 'sample_log_posteriors', 'refit_head', 'posterior_rows', 'posterior_means',
+           'evaluate_posterior', 'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
 
 # %% ../nbs/05_posterior.ipynb #2ea7f99a
 class LatticeEncoder(nn.Module):
@@ -93,21 +93,42 @@ class VectorEncoder(nn.Module):
             raise ValueError(f"VectorEncoder(dim={self.dim}) expects (B, {self.dim}) vectors, got shape {tuple(x.shape)}")
         return self.mlp((x.float() - self.mean) / self.std)
 
+# %% ../nbs/05_posterior.ipynb #7b071793
+class SmoothHead(nn.Module):
+    "Logits <phi, psi(t_j)> + c(t_j) over the cells t_j of a grid, with (psi, c) an MLP of the cell coordinates, the box scaled to [-1, 1]^2"
+    def __init__(self,
+                 features:int, # feature dimension d of phi
+                 grid:ParamGrid, # the cells
+                 hidden:int=64, # hidden units of the two-layer MLP of t
+                ):
+        super().__init__()
+        t = grid.tensor().float()
+        lo, hi = torch.as_tensor(grid.lo, dtype=torch.float32), torch.as_tensor(grid.hi, dtype=torch.float32)
+        self.register_buffer('u', 2 * (t - lo) / (hi - lo).clamp_min(1e-12) - 1)
+        self.mlp = nn.Sequential(nn.Linear(2, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, features + 1))
+        self.features = features
+
+    def forward(self, z:torch.Tensor) -> torch.Tensor:
+        "features z (B, d) -> logits (B, G)"
+        P = self.mlp(self.u)
+        return z @ P[:, :self.features].T + P[:, self.features]
+
 # %% ../nbs/05_posterior.ipynb #96287fd0
 class PosteriorNet(nn.Module):
     "Posterior over the cells of a ParamGrid from a bundle of K samples: per-sample encoder and head, log-posteriors summed over the bundle"
     def __init__(self,
                  encoder:nn.Module, # (B, *sample_shape) -> (B, features); must have a `features` attribute
                  grid:ParamGrid, # the grid whose cells are the classes
-                 head:str='linear', # 'linear': logits <phi(x), w_j> + b_j (exact for exponential families); 'mlp': one hidden layer
-                 hidden:int=128, # hidden units of the 'mlp' head
+                 head:str='linear', # 'linear': <phi(x), w_j> + b_j (exact for exponential families); 'mlp': one hidden layer; 'smooth': `SmoothHead`
+                 hidden:int=128, # hidden units of the 'mlp' head (of the 'smooth' head's MLP of t: half of it)
                 ):
         super().__init__()
         if not isinstance(grid, ParamGrid): raise ValueError(f"grid must be a ParamGrid, got {type(grid).__name__}")
-        if head not in ('linear', 'mlp'): raise ValueError(f"head must be 'linear' or 'mlp', got {head!r}")
+        if head not in ('linear', 'mlp', 'smooth'): raise ValueError(f"head must be 'linear', 'mlp' or 'smooth', got {head!r}")
         self.encoder, self.grid, self.head_kind = encoder, grid, head
         d = encoder.features
-        self.head = nn.Linear(d, grid.n) if head == 'linear' else nn.Sequential(nn.Linear(d, hidden), nn.SiLU(), nn.Linear(hidden, grid.n))
+        self.head = {'linear': lambda: nn.Linear(d, grid.n), 'smooth': lambda: SmoothHead(d, grid, max(hidden // 2, 1)),
+                     'mlp': lambda: nn.Sequential(nn.Linear(d, hidden), nn.SiLU(), nn.Linear(hidden, grid.n))}[head]()
         self.log_scale = nn.Parameter(torch.zeros(()))
 
     def sample_log_posterior(self, x:torch.Tensor) -> torch.Tensor:
@@ -181,6 +202,7 @@ class TrainResult:
     train_idx:np.ndarray # (G, n_train) sample indices used for training
     val_idx:np.ndarray # (G, n_val) held-out sample indices
     stopped_early:bool # patience ran out before `epochs`
+    refit:dict|None = None # what `refit_head` did afterwards, if it ran
 
 # %% ../nbs/05_posterior.ipynb #85fe26cf
 def _config(net, bank, K, radius, epochs, val_fraction, batch, lr, seed, steps_per_epoch):
@@ -295,13 +317,80 @@ def sample_log_posteriors(net:PosteriorNet, # trained network
     if not torch.isfinite(out).all(): raise ValueError("the network produced non-finite log-posteriors")
     return out.reshape(G, idx.shape[1], G)
 
-# %% ../nbs/05_posterior.ipynb #4287737c
+# %% ../nbs/05_posterior.ipynb #ac7bd475
+def _last_layer(net:PosteriorNet) -> nn.Linear:
+    "The head's last Linear layer: the logits are linear in its parameters for every head kind"
+    return {'linear': lambda h: h, 'mlp': lambda h: h[-1], 'smooth': lambda h: h.mlp[-1]}[net.head_kind](net.head)
+
+def refit_head(net:PosteriorNet, # trained network; its head's last linear layer is refitted in place
+               bank:SampleBank, # samples on its grid
+               sample_idx:np.ndarray, # (G, m) samples to fit on, e.g. `TrainResult.train_idx`
+               val_idx:np.ndarray|None=None, # (G, m') held-out samples: keep the refit only if their NLL does not rise
+               max_iter:int=100, # L-BFGS iterations
+               chunk:int=16384, # samples per pass (memory: chunk x G logits)
+               progress:bool=True, # show a progress bar
+              ) -> dict:
+    "Refit the head's last linear layer on frozen features by full-batch L-BFGS: convex, since the logits are linear in it"
+    check_bank_grid(net, bank)
+    max_iter, chunk = check_int('max_iter', max_iter, min=1), check_int('chunk', chunk, min=1)
+    dev = next(net.parameters()).device
+    x, G = _bank_tensor(bank, dev), bank.grid.n
+    lin = _last_layer(net)
+    net.eval()
+    def features(idx):
+        idx = np.asarray(idx)
+        flat = x[torch.arange(G, device=dev)[:, None], torch.as_tensor(idx, device=dev)].reshape(-1, *x.shape[2:])
+        with torch.no_grad(): z = torch.cat([net.encoder(flat[a:a + chunk]) for a in range(0, len(flat), chunk)])
+        return z, torch.arange(G, device=dev).repeat_interleave(idx.shape[1])
+    def nll(z, lab, grad=False):
+        "mean cross-entropy over all samples; with grad, gradients accumulated chunk by chunk"
+        tot = 0.0
+        for a in range(0, len(z), chunk):
+            with torch.set_grad_enabled(grad):
+                l = nn.functional.cross_entropy(net.log_scale.exp() * net.head(z[a:a + chunk]), lab[a:a + chunk], reduction='sum') / len(z)
+            if grad: l.backward()
+            tot += l.item()
+        return tot
+    z, lab = features(sample_idx)
+    old = {k: v.detach().clone() for k, v in lin.state_dict().items()}
+    zv, lv = features(val_idx) if val_idx is not None else (None, None)
+    out = dict(train_nll_before=nll(z, lab), **({'val_nll_before': nll(zv, lv)} if val_idx is not None else {}))
+    frozen = [p for p in net.parameters() if p.requires_grad]
+    for p in frozen: p.requires_grad_(False)
+    params = [lin.weight, lin.bias]
+    for p in params: p.requires_grad_(True)
+    opt = torch.optim.LBFGS(params, lr=1, max_iter=max_iter, history_size=20, line_search_fn='strong_wolfe',
+                            tolerance_grad=1e-10, tolerance_change=1e-12)
+    bar = tqdm(total=max_iter, disable=not progress, desc='refit head', unit='it')
+    def closure():
+        opt.zero_grad()
+        v = nll(z, lab, grad=True)
+        if bar.n < max_iter: bar.update()
+        bar.set_postfix(nll=f"{v:.4f}")
+        return torch.tensor(v)
+    try: opt.step(closure)
+    finally:
+        bar.close()
+        for p in frozen: p.requires_grad_(True)
+    out['train_nll_after'] = nll(z, lab)
+    if val_idx is not None: out['val_nll_after'] = nll(zv, lv)
+    ok = all(torch.isfinite(p).all() for p in params)
+    out['kept'] = bool(ok and (val_idx is None or out['val_nll_after'] <= out['val_nll_before']))
+    if not out['kept']: lin.load_state_dict(old)
+    return out
+
+# %% ../nbs/05_posterior.ipynb #962fdc80
 def posterior_rows(slp:torch.Tensor, # (G, m, G) per-sample log-posteriors from `sample_log_posteriors`
                    K:int, # bundle size the rows stand for
+                   weighting:str='cell', # 'cell': mean over cell i's own samples; 'reweighted': all samples, weighted by q(t_i | x)
                   ) -> torch.Tensor:
-    "Rows ln q(t_j | t_i) ~ -K KL(p_i || p_j): K times the mean per-sample log-posterior of cell i's samples, normalised, (G, G)"
+    "Rows ln q(t_j | t_i) ~ -K KL(p_i || p_j): K times the expected per-sample log-posterior under cell i's samples, normalised, (G, G)"
     K = check_int('K', K, min=1)
-    r = K * slp.mean(1)
+    if weighting == 'cell': r = K * slp.mean(1)
+    elif weighting == 'reweighted':
+        L = slp.reshape(-1, slp.shape[-1])              # (G m, G): every sample of every cell
+        r = K * (torch.softmax(L, 0).T @ L)               # column i of the softmax: self-normalised weights q(t_i | x)
+    else: raise ValueError(f"weighting must be 'cell' or 'reweighted', got {weighting!r}")
     return r - torch.logsumexp(r, -1, keepdim=True)
 
 # %% ../nbs/05_posterior.ipynb #daff43ca
@@ -350,6 +439,7 @@ def crossfit_log_posteriors(make_net, # () -> a fresh PosteriorNet (same archite
                             val_fraction:float=0.2, # share of the training folds' samples used for early stopping
                             seed:int=0, # seed of the fold assignment and of the training draws
                             progress:bool=True, # progress bars
+                            refit:bool=False, # refit each fold network's last head layer (`refit_head`) on its training samples
                             **train_kwargs, # passed to `train_posterior` (epochs, batch, lr, K, ...)
                            ) -> tuple[torch.Tensor, list]:
     "Per-sample log-posteriors (G, n, G) of every sample, each from a network that did not train on it, and the fold networks"
@@ -366,6 +456,7 @@ def crossfit_log_posteriors(make_net, # () -> a fresh PosteriorNet (same archite
         net = make_net()
         res = train_posterior(net, bank, seed=seed + f, progress=progress, sample_split=(keep[:, n_es:], keep[:, :n_es]),
                               checkpoint=None if checkpoint is None else Path(checkpoint) / f'fold{f}', **train_kwargs)
+        if refit: res.refit = refit_head(net, bank, keep[:, n_es:], keep[:, :n_es], progress=progress)
         out[torch.arange(bank.grid.n)[:, None], torch.as_tensor(held)] = sample_log_posteriors(net, bank, held)
         nets.append((net, res))
     return out, nets
