@@ -179,7 +179,7 @@ def _json_ready(x):
 def digits_plane_geometry(grid:int=24, # plane side G: G x G points over (a, b) in [0, 1]^2
                           steps:int=20, # DDIM steps
                           seed:int=0, # master seed of the three anchor latents
-                          fit_steps:int=400, # Adam steps of the potential fit
+                          fit_steps:int|None=None, # Adam steps of the potential fit (None: 400, or 1200 on planes fitted on row subsets)
                           lipschitz:bool=True, # also compute the Lipschitz map (4 more images per point)
                           batch_size:int|None=None, # images per UNet call (default: from the memory available)
                           work_dir:str|Path|None=None, # folder for the resumable image shards (None: in memory)
@@ -189,10 +189,10 @@ def digits_plane_geometry(grid:int=24, # plane side G: G x G points over (a, b) 
     "The embedded digits model over a G x G latent plane: images, digit phases, plane metric, Lipschitz map and how they agree"
     import torch
     from hessgeo.diffusion import LatentPlane, load_default_model, load_digit_classifier, sample_plane
-    from hessgeo.phases import (difference_grids, label_boundaries, lipschitz_from_differences, phase_labels, plane_metric,
-                                ridge_boundary_agreement)
+    from hessgeo.phases import (difference_grids, label_boundaries, lipschitz_from_differences, phase_labels, plane_fit_rows,
+                                plane_metric, ridge_boundary_agreement)
     G, steps = check_int('grid', grid, min=3), check_int('steps', steps, min=1)
-    fit_steps = check_int('fit_steps', fit_steps, min=1)
+    fit_steps = (400 if plane_fit_rows(G * G) is None else 1200) if fit_steps is None else check_int('fit_steps', fit_steps, min=1)
     model = load_default_model(device)
     clf = load_digit_classifier()
     plane = LatentPlane.from_seeds(check_int('seed', seed, min=0), (1, 16, 16))
@@ -214,7 +214,7 @@ def digits_plane_geometry(grid:int=24, # plane side G: G x G points over (a, b) 
     two_phases = 0 < bnd.sum() < pgrid.n
     res = dict(grid=pgrid, plane=plane, images=images, labels=labels, confidence=conf, boundaries=bnd, embedding=emb,
                metric=pm.metric, pullback=pm.pullback, n_eff=pm.n_eff, fit_jsd=float(pm.fit.jsd.mean()),
-               fit_rows_per_step=pm.rows_per_step, seconds=t,
+               fit_steps=fit_steps, fit_rows_per_step=pm.rows_per_step, seconds=t,
                agreement=dict(fitted=ridge_boundary_agreement(pm.metric, bnd) if two_phases else None,
                               pullback=ridge_boundary_agreement(pm.pullback, bnd) if two_phases else None))
     if lipschitz:
@@ -249,7 +249,7 @@ def _mosaic_figure(images, # (G, C, H, W) images in [0, 1] on `grid`
 def diffusion(grid:int=64, # plane side G: G x G points over (a, b) in [0, 1]^2 (the default plane; e.g. 24 for a quick look)
               steps:int=20, # DDIM steps
               seed:int=0, # master seed of the three anchor latents
-              fit_steps:int=400, # Adam steps of the potential fit behind the metric
+              fit_steps:int=None, # Adam steps of the potential fit behind the metric (default: 400; 1200 above 1448 cells, where each step uses a subset of the rows)
               no_lipschitz:bool=False, # skip the Lipschitz map (it costs 4 more images per grid point)
               batch_size:int=None, # images per UNet call (default: from the memory available)
               device:str=None, # torch device, e.g. cuda (default: CUDA if available, else CPU)
@@ -273,7 +273,7 @@ def diffusion(grid:int=64, # plane side G: G x G points over (a, b) in [0, 1]^2 
                   metric=r['metric'].numpy(), pullback=r['pullback'].numpy(), images=r['images'].numpy())
     if 'lipschitz' in r: arrays['lipschitz'] = r['lipschitz'].numpy()
     with atomic_path(out / 'diffusion_plane.npz') as tmp: np.savez_compressed(tmp, **arrays)
-    summary = dict(grid=list(g.shape), steps=steps, seed=seed, plane_hash=r['plane'].hash(), fit_steps=fit_steps,
+    summary = dict(grid=list(g.shape), steps=steps, seed=seed, plane_hash=r['plane'].hash(), fit_steps=r['fit_steps'],
                    labels_present=np.unique(r['labels']).tolist(), label_counts=np.bincount(r['labels'], minlength=10).tolist(),
                    mean_confidence=float(r['confidence'].mean()), n_boundary=int(r['boundaries'].sum()), n_eff=r['n_eff'],
                    fit_jsd=r['fit_jsd'], fit_rows_per_step=r['fit_rows_per_step'], lipschitz_eps=r.get('lipschitz_eps'), agreement=r['agreement'],
