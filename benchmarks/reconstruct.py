@@ -21,7 +21,7 @@ from hessgeo.pipeline import ising_exact_truth, ising_mc_truth, tasep_exact_trut
 SIZES = {
     'default': dict(
         ising8=dict(L=8, grid=(16, 16), n=1024, epochs=12, rows_K=4, features=16, classifim_steps=3000),
-        tasep=dict(N=10, grid=(16, 16), n=4096, epochs=12, rows_K=20, features=32, classifim_steps=3000),
+        tasep=dict(N=10, grid=(16, 16), n=4096, epochs=12, rows_K=20, features=32, folds=2, classifim_steps=3000),
         ising32=dict(L=32, grid=(16, 16), n=256, epochs=4, rows_K=1, features=16, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
     'quick': dict(
         ising8=dict(L=4, grid=(6, 4), n=128, epochs=2, rows_K=1, features=8, classifim_steps=100),
@@ -51,8 +51,8 @@ def run_system(name, cfg, work, seed, progress, threads):
         truth = tasep_exact_truth(grid, cfg['N'])
         make = lambda: PosteriorNet(ChainEncoder(cfg['N'], cfg['features'], hidden=128), grid, head='smooth')
     t_data = time.time() - t0
-    rec = reconstruct(name, bank, truth, make, rows_K=cfg['rows_K'], weighting='reweighted', refit=True, train=dict(epochs=cfg['epochs'], batch=512, lr=1e-2, patience=3),
-                      classifim_steps=cfg['classifim_steps'], checkpoint=work / f'ck_{name}_{bank.root.name}_smooth{cfg["features"]}_seed{seed}', seed=seed, progress=progress)
+    rec = reconstruct(name, bank, truth, make, rows_K=cfg['rows_K'], folds=cfg.get('folds', 1), weighting='reweighted', refit=True, train=dict(epochs=cfg['epochs'], batch=512, lr=1e-2, patience=3),
+                      classifim_steps=cfg['classifim_steps'], checkpoint=work / f'ck_{name}_{bank.root.name}_smooth{cfg["features"]}_folds{cfg.get("folds", 1)}_seed{seed}', seed=seed, progress=progress)
     rec.seconds['data'] = t_data
     return rec
 

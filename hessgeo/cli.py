@@ -420,7 +420,8 @@ def salad(n_per_cell:int=10, # instances per (digit, style) cell
     return rows
 
 # %% ../nbs/14_cli.ipynb #c1cli4
-def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks, rows_K:int=1):
+def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks, rows_K:int=1,
+                classifim_steps:int=3000):
     "Shared body of the `ising` and `tasep` jobs: samples (resumable), reconstruction, figures, results file"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -430,7 +431,7 @@ def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Pat
     truth = truth_fn()
     rec = reconstruct(system, bank, truth, make_net, rows_K=rows_K, train=dict(epochs=check_int('epochs', epochs, min=1), batch=512, lr=1e-2, patience=3),
                       baselines=('mean_as_stat', 'pca_as_stat', 'classifim') if baselines else (),
-                      checkpoint=out / f'{system}_posterior_checkpoint', seed=seed, progress=not quiet)
+                      classifim_steps=check_int('classifim_steps', classifim_steps, min=1), checkpoint=out / f'{system}_posterior_checkpoint', seed=seed, progress=not quiet)
     _save_png(plot_reconstruction(rec, marks=marks), out / f'{system}_metric.png')
     summary = rec.summary()
     with atomic_path(out / f'{system}_results.json') as tmp: tmp.write_text(json.dumps(summary, indent=1, default=float))
@@ -447,6 +448,7 @@ def ising(size:int=8, # lattice side L (even, >= 4); exact truth when L <= 10, M
           n_samples:int=1024, # samples per grid point (a multiple of 8)
           epochs:int=12, # maximum epochs of the posterior network
           baselines:bool=False, # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
+          classifim_steps:int=3000, # training steps of the ClassiFIM baseline
           seed:int=0, # master seed
           out:str='hessgeo_out', # output folder (samples and checkpoints are kept there: a rerun resumes)
           quiet:bool=False, # no progress bars
@@ -469,8 +471,8 @@ def ising(size:int=8, # lattice side L (even, >= 4); exact truth when L <= 10, M
     bank_fn = lambda root: SampleBank.generate(root, grid, ising_sampler(L, n_chains=8, burn_in=300, sweeps_between=4), n, seed=seed, progress=not quiet)
     truth_fn = lambda: ising_exact_truth(grid, L) if L <= 10 else ising_mc_truth(grid, L, 1000, 8, seed=seed + 1000, progress=not quiet)
     first_order = lambda ax: (ax.axvline(T_C, color='w', ls=':', lw=1), ax.plot([t_min, T_C], [0, 0], 'w-', lw=1))
-    rec, summary = _method_job('ising', grid, bank_fn, truth_fn, lambda: PosteriorNet(LatticeEncoder(16, 16, 1), grid), out, epochs,
-                               baselines, seed, quiet, first_order)
+    rec, summary = _method_job('ising', grid, bank_fn, truth_fn, lambda: PosteriorNet(LatticeEncoder(16, 16, 1), grid, head='smooth'), out, epochs,
+                               baselines, seed, quiet, first_order, rows_K=4, classifim_steps=classifim_steps)   # the settings of benchmarks/reconstruct.py
     out = Path(out)
     fig, ax = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     Tf, Hf = np.meshgrid(np.linspace(t_min, t_max, 120), np.linspace(h_min, h_max, 120), indexing='ij')
@@ -497,9 +499,10 @@ def tasep(length:int=10, # chain length N (<= 20: exact Fisher metric by enumera
           b_min:float=0.1, # lowest extraction rate beta
           b_max:float=1.5, # highest beta
           n_grid:int=16, # grid points per axis
-          n_samples:int=1024, # samples per grid point (exact i.i.d. sampler)
+          n_samples:int=4096, # samples per grid point (exact i.i.d. sampler)
           epochs:int=12, # maximum epochs of the posterior network
           baselines:bool=False, # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
+          classifim_steps:int=3000, # training steps of the ClassiFIM baseline
           seed:int=0, # master seed
           out:str='hessgeo_out', # output folder (samples and checkpoints are kept there: a rerun resumes)
           quiet:bool=False, # no progress bars
@@ -521,8 +524,10 @@ def tasep(length:int=10, # chain length N (<= 20: exact Fisher metric by enumera
     n = check_int('n_samples', n_samples, min=8)
     bank_fn = lambda root: SampleBank.generate(root, grid, tasep_exact_sampler(N), n, seed=seed, progress=not quiet)
     rec, summary = _method_job('tasep', grid, bank_fn, lambda: tasep_exact_truth(grid, N),
-                               lambda: PosteriorNet(ChainEncoder(N, 16, hidden=128), grid, head='mlp'), out, epochs, baselines, seed, quiet,
-                               plot_phase_boundaries, rows_K=5)  # rows of bundles of 5: the TASEP metric is not Hessian globally, see `hessgeo.pipeline`
+                               lambda: PosteriorNet(ChainEncoder(N, 32, hidden=128), grid, head='smooth'), out, epochs, baselines, seed, quiet,
+                               plot_phase_boundaries, rows_K=20, classifim_steps=classifim_steps)
+    # rows of bundles of 20, reweighted over all samples: narrow rows keep the Bregman model local (the TASEP metric is not
+    # Hessian globally, see `hessgeo.pipeline`); the settings of benchmarks/reconstruct.py
     out = Path(out)
     fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
     A, Bb = np.meshgrid(np.linspace(a_min, a_max, 120), np.linspace(b_min, b_max, 120), indexing='ij')

@@ -47,7 +47,7 @@ def test_ising_thermo_bad_input_names_the_value(tmp_path, args, bad):
 
 def test_ising_method_tiny_run_writes_maps_and_errors(tmp_path):
     out = tmp_path / 'm'
-    r = run('ising', '--size', '4', '--n-t', '5', '--n-h', '4', '--n-samples', '64', '--epochs', '2', '--baselines', '--out', str(out), '--quiet')
+    r = run('ising', '--size', '4', '--n-t', '5', '--n-h', '4', '--n-samples', '64', '--epochs', '2', '--baselines', '--classifim-steps', '100', '--out', str(out), '--quiet')
     assert r.returncode == 0, r.stderr[-3000:]
     for f in ('ising_metric.png', 'ising_phase_diagram.png'): assert (out / f).stat().st_size > 10_000, f
     res = json.loads((out / 'ising_results.json').read_text())
