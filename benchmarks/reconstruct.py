@@ -77,6 +77,7 @@ def main():
         out[name]['extra'] = {k: rec.errors[k] for k in rec.errors if k not in METHODS}
         out[name]['seconds'] = {k: round(v, 1) for k, v in rec.seconds.items()}
         out[name]['truth'] = rec.truth.name
+        out[name]['posterior'] = dict(best_val_nll=rec.info['posterior_val_nll'], best_epoch=rec.info['posterior_best_epoch'], refit=rec.info['refit'])
         print(f"\n== {name}: {rec.truth.name}, {rec.info['grid']}, {rec.info['n_per_point']} samples per cell, "
               f"{sum(rec.seconds.values()):.0f} s ({', '.join(f'{k} {v:.0f}' for k, v in rec.seconds.items())})")
         print(f"{'':22s} {'metric med':>10s} {'metric p90':>10s} {'F rmse':>10s} {'gradF rmse':>10s} {'ridge err':>10s}")

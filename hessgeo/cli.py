@@ -421,7 +421,7 @@ def salad(n_per_cell:int=10, # instances per (digit, style) cell
 
 # %% ../nbs/14_cli.ipynb #c1cli4
 def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks, rows_K:int=1,
-                classifim_steps:int=3000):
+                classifim_steps:int=3000, folds:int=1):
     "Shared body of the `ising` and `tasep` jobs: samples (resumable), reconstruction, figures, results file"
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -429,7 +429,7 @@ def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Pat
     out = Path(out)
     bank = bank_fn(out / f'{system}_samples')
     truth = truth_fn()
-    rec = reconstruct(system, bank, truth, make_net, rows_K=rows_K, train=dict(epochs=check_int('epochs', epochs, min=1), batch=512, lr=1e-2, patience=3),
+    rec = reconstruct(system, bank, truth, make_net, rows_K=rows_K, folds=folds, train=dict(epochs=check_int('epochs', epochs, min=1), batch=512, lr=1e-2, patience=3),
                       baselines=('mean_as_stat', 'pca_as_stat', 'classifim') if baselines else (),
                       classifim_steps=check_int('classifim_steps', classifim_steps, min=1), checkpoint=out / f'{system}_posterior_checkpoint', seed=seed, progress=not quiet)
     _save_png(plot_reconstruction(rec, marks=marks), out / f'{system}_metric.png')
@@ -525,8 +525,8 @@ def tasep(length:int=10, # chain length N (<= 20: exact Fisher metric by enumera
     bank_fn = lambda root: SampleBank.generate(root, grid, tasep_exact_sampler(N), n, seed=seed, progress=not quiet)
     rec, summary = _method_job('tasep', grid, bank_fn, lambda: tasep_exact_truth(grid, N),
                                lambda: PosteriorNet(ChainEncoder(N, 32, hidden=128), grid, head='smooth'), out, epochs, baselines, seed, quiet,
-                               plot_phase_boundaries, rows_K=20, classifim_steps=classifim_steps)
-    # rows of bundles of 20, reweighted over all samples: narrow rows keep the Bregman model local (the TASEP metric is not
+                               plot_phase_boundaries, rows_K=20, classifim_steps=classifim_steps, folds=2)
+    # two cross-fitted networks, rows of bundles of 20 reweighted over all samples: narrow rows keep the Bregman model local (the TASEP metric is not
     # Hessian globally, see `hessgeo.pipeline`); the settings of benchmarks/reconstruct.py
     out = Path(out)
     fig, ax = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
