@@ -553,6 +553,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'hessgeo.posterior.VectorEncoder.forward': ( 'posterior.html#vectorencoder.forward',
                                                                                 'hessgeo/posterior.py'),
                                    'hessgeo.posterior._bank_tensor': ('posterior.html#_bank_tensor', 'hessgeo/posterior.py'),
+                                   'hessgeo.posterior._cell_samples': ('posterior.html#_cell_samples', 'hessgeo/posterior.py'),
                                    'hessgeo.posterior._config': ('posterior.html#_config', 'hessgeo/posterior.py'),
                                    'hessgeo.posterior._draw_bundles': ('posterior.html#_draw_bundles', 'hessgeo/posterior.py'),
                                    'hessgeo.posterior._flat_state': ('posterior.html#_flat_state', 'hessgeo/posterior.py'),

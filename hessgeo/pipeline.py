@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 
 from .core import ParamGrid, CoordMap, ising_natural, check_int, check_positive
 from .data import SampleBank
-from .posterior import (PosteriorNet, train_posterior, refit_head, sample_log_posteriors, crossfit_log_posteriors, posterior_rows,
-                               posterior_means)
+from .posterior import PosteriorNet, train_posterior, refit_head, sample_log_posteriors, crossfit_log_posteriors
+from .posterior import posterior_rows, posterior_means
 from .potential import FittedPotential, fit_potential, metric_error, affine_aligned_rmse, plot_metric_fields
 from .baselines import mean_as_stat, pca_as_stat, classifim, statistic_metric, metric_jackknife, potential_from_gradient
 
@@ -172,6 +172,9 @@ class Reconstruction:
         return {**self.errors, 'seconds': {k: round(v, 1) for k, v in self.seconds.items()}, 'truth': self.truth.name, **self.info}
 
 # %% ../nbs/07a_pipeline.ipynb #1049cba5
+_BASELINE_FIELDS = {'mean_as_stat': ('mean_as_stat', 'mean_as_stat_fisher'), 'pca_as_stat': ('pca_as_stat', 'pca_as_stat_fisher'),
+                    'classifim': ('classifim',)}   # baseline -> the fields it produces
+
 def _run_baseline(name, fields, slp, bank, grid, coords, classifim_steps, seed, progress):
     "Run one baseline on the held-out per-sample posteriors `slp` or the raw samples, adding its fields"
     if name == 'mean_as_stat':
@@ -229,12 +232,11 @@ def reconstruct(system:str, # name of the system in the results
     failed = {}
     for name in baselines:
         t0 = time.time()
-        if name not in ('mean_as_stat', 'pca_as_stat', 'classifim'):
-            raise ValueError(f"unknown baseline {name!r}; choose from 'mean_as_stat', 'pca_as_stat', 'classifim'")
+        if name not in _BASELINE_FIELDS:
+            raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(map(repr, _BASELINE_FIELDS))}")
         try: _run_baseline(name, fields, slp, bank, grid, coords, classifim_steps, seed, progress)
         except ValueError as e:   # e.g. a singular statistic covariance on degenerate data: report it, keep the other results
-            for key in {'mean_as_stat': ('mean_as_stat', 'mean_as_stat_fisher'), 'pca_as_stat': ('pca_as_stat', 'pca_as_stat_fisher'),
-                        'classifim': ('classifim',)}[name]:
+            for key in _BASELINE_FIELDS[name]:
                 if key not in fields: failed[key] = f'{type(e).__name__}: {e}'
         sec[name] = time.time() - t0
     for k, f in fields.items():

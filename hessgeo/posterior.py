@@ -158,6 +158,11 @@ def _bank_tensor(bank:SampleBank, device) -> torch.Tensor:
         raise ValueError(f"SampleBank {bank.root} holds non-finite samples at grid cell {c}")
     return torch.as_tensor(x, device=device)
 
+def _cell_samples(x:torch.Tensor, idx:np.ndarray) -> torch.Tensor:
+    "The samples idx (G, m) of every cell of a bank tensor x (G, n, *shape), flattened cell by cell to (G m, *shape)"
+    G = x.shape[0]
+    return x[torch.arange(G, device=x.device)[:, None], torch.as_tensor(np.asarray(idx), device=x.device)].reshape(-1, *x.shape[2:])
+
 # %% ../nbs/05_posterior.ipynb #c26b887b
 def _draw_bundles(x:torch.Tensor, idx:np.ndarray, K:int, n:int, rng:np.random.Generator):
     "n bundles of K samples from cells drawn uniformly, each sample from the allowed indices idx (G, m) of its cell: (bundles, labels)"
@@ -311,7 +316,7 @@ def sample_log_posteriors(net:PosteriorNet, # trained network
     x = _bank_tensor(bank, dev)
     G = bank.grid.n
     idx = np.broadcast_to(np.arange(bank.n_per_point), (G, bank.n_per_point)) if sample_idx is None else np.asarray(sample_idx)
-    flat = x[torch.arange(G, device=dev)[:, None], torch.as_tensor(idx, device=dev)].reshape(-1, *x.shape[2:])
+    flat = _cell_samples(x, idx)
     net.eval()
     with torch.no_grad(): out = torch.cat([net.sample_log_posterior(flat[a:a + chunk]).double().cpu() for a in range(0, len(flat), chunk)])
     if not torch.isfinite(out).all(): raise ValueError("the network produced non-finite log-posteriors")
@@ -339,7 +344,7 @@ def refit_head(net:PosteriorNet, # trained network; its head's last linear layer
     net.eval()
     def features(idx):
         idx = np.asarray(idx)
-        flat = x[torch.arange(G, device=dev)[:, None], torch.as_tensor(idx, device=dev)].reshape(-1, *x.shape[2:])
+        flat = _cell_samples(x, idx)
         with torch.no_grad(): z = torch.cat([net.encoder(flat[a:a + chunk]) for a in range(0, len(flat), chunk)])
         return z, torch.arange(G, device=dev).repeat_interleave(idx.shape[1])
     def nll(z, lab, grad=False):
