@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from .data import SampleBank
 # %% auto #0
 __all__ = ['LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'SmoothHead', 'PosteriorNet', 'check_bank_grid', 'TrainResult',
            'train_posterior', 'sample_log_posteriors', 'refit_head', 'posterior_rows', 'posterior_means',
-           'evaluate_posterior', 'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
+           'evaluate_posterior', 'seeded_net', 'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
 
 # %% ../nbs/05_posterior.ipynb #2ea7f99a
 class LatticeEncoder(nn.Module):
@@ -436,13 +437,22 @@ def evaluate_posterior(net:PosteriorNet, # trained network
                 mean_error_cells=float(err.mean()), top1=float((p.argmax(-1) == lab).double().mean()),
                 coverage={float(l): float((mass_above_true < l).double().mean()) for l in levels})
 
+# %% ../nbs/05_posterior.ipynb #fe82e11f
+def seeded_net(make_net:Callable, # () -> a fresh network
+               seed:int, # seed of its initial weights
+              ) -> torch.nn.Module:
+    "`make_net()` with torch's random state seeded by `seed` for the call only (the global state is restored)"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(check_int('seed', seed, min=0))
+        return make_net()
+
 # %% ../nbs/05_posterior.ipynb #97a5a49a
 def crossfit_log_posteriors(make_net, # () -> a fresh PosteriorNet (same architecture for every fold)
                             bank:SampleBank, # samples on the network's grid
                             folds:int=2, # networks trained, each on all but one fold of every cell's samples
                             checkpoint:str|Path|None=None, # folder: fold f checkpoints to checkpoint/fold{f} (resumable)
                             val_fraction:float=0.2, # share of the training folds' samples used for early stopping
-                            seed:int=0, # seed of the fold assignment and of the training draws
+                            seed:int=0, # seed of the fold assignment, of the networks' initial weights (fold f: seed + f) and of the training draws
                             progress:bool=True, # progress bars
                             refit:bool=False, # refit each fold network's last head layer (`refit_head`) on its training samples
                             **train_kwargs, # passed to `train_posterior` (epochs, batch, lr, K, ...)
@@ -458,7 +468,7 @@ def crossfit_log_posteriors(make_net, # () -> a fresh PosteriorNet (same archite
         held = perm[:, edges[f]:edges[f + 1]]
         keep = np.concatenate([perm[:, :edges[f]], perm[:, edges[f + 1]:]], 1)
         n_es = max(1, int(round(val_fraction * keep.shape[1])))   # early stopping on part of the training folds, never on `held`
-        net = make_net()
+        net = seeded_net(make_net, seed + f)
         res = train_posterior(net, bank, seed=seed + f, progress=progress, sample_split=(keep[:, n_es:], keep[:, :n_es]),
                               checkpoint=None if checkpoint is None else Path(checkpoint) / f'fold{f}', **train_kwargs)
         if refit: res.refit = refit_head(net, bank, keep[:, n_es:], keep[:, :n_es], progress=progress)

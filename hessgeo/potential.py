@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 from .core import CoordMap, ParamGrid, check_finite, check_int, check_positive, torch_generator
 
 # %% auto #0
-__all__ = ['ICNNPotential', 'MLPPotential', 'potential_grad', 'potential_hessian', 'bregman_log_posterior', 'js_divergence',
-           'as_log_posteriors', 'FittedPotential', 'fit_potential', 'population_log_posterior', 'bundle_log_posteriors',
-           'pool_log_posteriors', 'dos_log_probs', 'metric_error', 'affine_aligned_rmse', 'plot_metric_fields']
+__all__ = ['ICNNPotential', 'MLPPotential', 'PotentialEnsemble', 'potential_grad', 'potential_hessian', 'bregman_log_posterior',
+           'js_divergence', 'as_log_posteriors', 'FittedPotential', 'fit_potential', 'population_log_posterior',
+           'bundle_log_posteriors', 'pool_log_posteriors', 'dos_log_probs', 'metric_error', 'affine_aligned_rmse',
+           'plot_metric_fields']
 
 # %% ../nbs/06_potential.ipynb #756c994c
 def _inv_softplus(y:float) -> float: return y + math.log(-math.expm1(-y))
@@ -104,6 +105,17 @@ class MLPPotential(nn.Module):
     def forward(self, u:torch.Tensor) -> torch.Tensor:
         return self.log_scale.exp() * self.net(self.normalise(u))[..., 0]
 
+# %% ../nbs/06_potential.ipynb #9f650917
+class PotentialEnsemble(nn.Module):
+    "The mean of several potentials on the same fit box: convex when each member is, its Hessian the mean of theirs"
+    def __init__(self, members:list): # potential modules F_k: (B, 2) -> (B,)
+        super().__init__()
+        if not members: raise ValueError("a PotentialEnsemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, u:torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(u) for m in self.members]).mean(0)
+
 # %% ../nbs/06_potential.ipynb #b1893054
 def _scalar_fn(model:nn.Module):
     "u (2,) -> F(u) () for a potential module"
@@ -185,8 +197,9 @@ class FittedPotential:
     grid:ParamGrid # the grid of the posteriors (grid coordinates t)
     coords:CoordMap|None # map t -> u to the fit coordinates, or None (fit in t itself)
     bundle_size:int # K, samples per bundle: per-sample quantities are F / K
-    history:list = field(default_factory=list) # mean JS divergence after each optimiser step
+    history:list = field(default_factory=list) # mean JS divergence after each optimiser step (an ensemble: one entry, of the mean potential)
     target:torch.Tensor|None = None # the (G, G) log-posteriors that were fitted
+    members:list = field(default_factory=list) # for an ensemble fit: the member fits, each with its own history
 
     def to_fit(self, t) -> torch.Tensor:
         "Fit coordinates u of grid-coordinate points t (B, 2)"
@@ -236,6 +249,14 @@ class FittedPotential:
         "Per-row JS divergence between the fitted model and the target posteriors, (G,)"
         return js_divergence(self.target, self.log_posterior())
 
+# %% ../nbs/06_potential.ipynb #1a4dd7d6
+def _warn_nonconvex(fit:FittedPotential) -> FittedPotential:
+    "Warn if the fitted potential has a negative Hessian eigenvalue at a grid cell; return the fit"
+    bad = fit.nonconvex_cells()
+    if len(bad): warnings.warn(f"the fitted potential is not convex at {len(bad)} of {fit.grid.n} grid cells "
+                               f"(first: cell {int(bad[0])} at {fit.grid.points[bad[0]].tolist()}); its Hessian there is not a metric")
+    return fit
+
 # %% ../nbs/06_potential.ipynb #066a8b4b
 def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid cell i: probabilities or log-probabilities
                   grid:ParamGrid, # the grid the posteriors live on (grid coordinates t)
@@ -249,10 +270,19 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
                   seed:int=0, # seed of the network initialisation
                   progress:bool=True, # show a progress bar
                   rows_per_step:int|None=None, # Adam on this many rows (bundles) per step, cycling through random permutations of the rows; None: all rows
+                  ensemble:int=1, # fits from seeds seed, seed + 1, ... averaged into one `PotentialEnsemble` (1: a single fit)
                   **model_kwargs, # passed to ICNNPotential / MLPPotential (width, depth, ...)
                  ) -> FittedPotential:
     "Fit a potential F so that its Bregman posterior model matches `posteriors` in mean Jensen-Shannon divergence"
     if not isinstance(grid, ParamGrid): raise ValueError(f"grid must be a ParamGrid, got {type(grid).__name__}")
+    if check_int('ensemble', ensemble, min=1) > 1:
+        if not isinstance(model, str): raise ValueError(f"ensemble={ensemble} builds each member from its own seed: model must be 'icnn' or 'mlp', got a {type(model).__name__}")
+        members = [fit_potential(posteriors, grid, coords, bundle_size, model, steps, lr, lbfgs_steps, kind, seed + k, progress, rows_per_step,
+                                 **model_kwargs) for k in range(ensemble)]
+        m0 = members[0]
+        fit = FittedPotential(PotentialEnsemble([m.model for m in members]), grid, coords, m0.bundle_size, target=m0.target, members=members)
+        fit.history.append(float(fit.jsd.mean()))
+        return _warn_nonconvex(fit)
     logP = as_log_posteriors(posteriors, grid.n, kind)
     K = check_int('bundle_size', bundle_size, min=1)
     steps, lbfgs_steps = check_int('steps', steps, min=0), check_int('lbfgs_steps', lbfgs_steps, min=0)
@@ -302,10 +332,7 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
         lb.step(closure)
     bar.close()
     if not math.isfinite(fit.history[-1] if fit.history else 0.0): raise RuntimeError("the fit diverged (JS divergence is not finite)")
-    bad = fit.nonconvex_cells()
-    if len(bad): warnings.warn(f"the fitted potential is not convex at {len(bad)} of {grid.n} grid cells "
-                               f"(first: cell {int(bad[0])} at {grid.points[bad[0]].tolist()}); its Hessian there is not a metric")
-    return fit
+    return _warn_nonconvex(fit)
 
 # %% ../nbs/06_potential.ipynb #c6b0f0b8
 def population_log_posterior(log_probs:torch.Tensor, # (G, X) exact ln p(x | t_i) of every state x at every grid cell
