@@ -17,13 +17,14 @@ from torch.func import grad, hessian, jacfwd, jvp, vjp, vmap
 from scipy.integrate import simpson
 
 from .core import ParamGrid, check_int, check_positive
+from .potential import ICNNPotential, MLPPotential
 
 # %% auto #0
 __all__ = ['metric_problems', 'check_metric_values', 'Metric', 'EuclideanMetric', 'HyperbolicHalfPlane', 'gaussian_log_partition',
-           'GaussianNatural', 'CompositeLayerNorm', 'third_order_safe', 'HessianMetric', 'GridMetric', 'FunctionMetric',
-           'as_metric', 'Curve', 'geodesic_residual', 'curve_length', 'RK4Shooter', 'exp_map', 'discrete_energy',
-           'straight_line', 'EnergyBVP', 'ShootingBVP', 'geodesic', 'log_map', 'geodesic_distance',
-           'resample_equidistant', 'compare_with_straight_line', 'PullbackMetric', 'fitted_metric',
+           'GaussianNatural', 'CompositeLayerNorm', 'third_order_safe', 'structured_hessian', 'HessianMetric',
+           'GridMetric', 'FunctionMetric', 'as_metric', 'Curve', 'geodesic_residual', 'curve_length', 'RK4Shooter',
+           'exp_map', 'discrete_energy', 'straight_line', 'EnergyBVP', 'ShootingBVP', 'geodesic', 'log_map',
+           'geodesic_distance', 'resample_equidistant', 'compare_with_straight_line', 'PullbackMetric', 'fitted_metric',
            'plot_metric_geodesics', 'fitted_geodesics']
 
 # %% ../nbs/08_geodesics.ipynb #d2187179
@@ -264,6 +265,124 @@ def third_order_safe(model): # a potential (any callable); only torch modules ar
     return new
 
 
+# %% ../nbs/08_geodesics.ipynb #d98531ca
+def _softplus_derivs(p:torch.Tensor, # pre-activations
+                     threshold:float=20.0, # `softplus`'s threshold (beta = 1): above it torch computes the identity
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    "First and second derivatives of `torch.nn.functional.softplus` at `p`, with autograd's convention at and above the threshold"
+    s = torch.sigmoid(p)
+    return torch.where(p > threshold, torch.ones_like(s), s), s * (1 - s) * (p < threshold)
+
+# %% ../nbs/08_geodesics.ipynb #65e393ba
+def _mlp_blocks(net:torch.nn.Sequential): # the `net` of an `MLPPotential`
+    "([(Linear, LayerNorm or None), ...], output Linear) if `net` is blocks Linear [-> LayerNorm] -> ReLU then Linear(w, 1), else None"
+    nn = torch.nn
+    mods, blocks, i = list(net), [], 0
+    while i < len(mods) - 1:
+        lin, ln = mods[i], (mods[i + 1] if type(mods[i + 1]) is nn.LayerNorm else None)
+        j = i + 1 + (ln is not None)
+        if type(lin) is not nn.Linear or j >= len(mods) - 1 or type(mods[j]) is not nn.ReLU: return None
+        if ln is not None and tuple(ln.normalized_shape) != (lin.out_features,): return None
+        blocks.append((lin, ln)); i = j + 1
+    out = mods[-1] if mods else None
+    if not blocks or i != len(mods) - 1 or type(out) is not nn.Linear or out.out_features != 1: return None
+    return blocks, out
+
+# %% ../nbs/08_geodesics.ipynb #314e89d9
+def _sym2(h00, h01, h11): # entries (B,) of symmetric 2 x 2 matrices
+    "The (B, 2, 2) symmetric matrices with these entries"
+    return torch.stack([torch.stack([h00, h01], -1), torch.stack([h01, h11], -1)], -2)
+
+# %% ../nbs/08_geodesics.ipynb #dd7ab77e
+def _mlp_hessian_fn(m:MLPPotential, # the potential
+                   ) -> Callable|None:
+    "u (B, 2) -> exact Hess F(u) (B, 2, 2) of an `MLPPotential`: forward tangents, one backward pass, LayerNorm's curvature; None for an unexpected net"
+    parsed = _mlp_blocks(m.net)
+    if parsed is None: return None
+    blocks, out = parsed
+    Wc = [lin.weight - lin.weight.mean(0) if ln is not None else lin.weight for lin, ln in blocks]  # LayerNorm sees centred tangents only
+    dot = torch.linalg.vecdot
+    def hess(u):
+        x = m.normalise(u)
+        h, T, saved = x, None, []
+        for (lin, ln), W in zip(blocks, Wc):
+            z = lin(h)                                                    # the modules' own ops: ReLU masks exactly as autograd sees them
+            Tz = W.T.contiguous()[:, None] if T is None else (T.flatten(0, 1) @ W.T).unflatten(0, (2, -1))   # tangents (2, B|1, w)
+            if ln is None:
+                G = (z > 0).to(z.dtype); T = Tz * G
+                saved.append((W, G, None)); h = torch.relu(z); continue
+            y, N = ln(z), z.shape[-1]
+            c = z - z.mean(-1, keepdim=True)                              # statistics from primitives: differentiable to every order
+            r = torch.rsqrt((c * c).mean(-1, keepdim=True) + ln.eps)
+            n = c * r                                                     # normalised pre-activations (B, w)
+            mt = dot(Tz, n) / N                                           # m_i = mean(n t_i), (2, B)
+            s = (dot(Tz[0], Tz[0]) / N, dot(Tz[0], Tz[1]) / N, dot(Tz[1], Tz[1]) / N)
+            G = (r if ln.weight is None else r * ln.weight) * (y > 0)     # r * d relu(gamma n + beta) / dn
+            T = (Tz - mt[..., None] * n) * G                              # tangents of the block's output
+            saved.append((W, G, (Tz, n, r[:, 0], mt, s)))
+            h = torch.relu(y)
+        a, H = out.weight[0], None                                        # a = dF / d(block output)
+        for k in range(len(saved) - 1, -1, -1):
+            W, G, lns = saved[k]
+            ah = a * G
+            if lns is not None:                                           # LayerNorm's second derivative contracted with the adjoint
+                Tz, n, r, (m0, m1), (s00, s01, s11) = lns
+                an, (q0, q1) = dot(ah, n), dot(Tz, ah)
+                Hk = r[:, None, None] * _sym2(an * (3 * m0 * m0 - s00) - 2 * q0 * m0, an * (3 * m0 * m1 - s01) - q0 * m1 - q1 * m0,
+                                              an * (3 * m1 * m1 - s11) - 2 * q1 * m1)
+                H = Hk if H is None else H + Hk
+                ah = ah - n * (an / n.shape[-1])[:, None]
+            if k: a = ah @ W                                              # adjoint of the previous block's output
+        if H is None: H = x.new_zeros(x.shape[0], 2, 2)                  # no LayerNorm: piecewise affine, Hessian 0
+        return m.log_scale.exp() * H / (m.halfwidth[:, None] * m.halfwidth[None, :])
+    return hess
+
+# %% ../nbs/08_geodesics.ipynb #665716b4
+def _icnn_hessian_fn(m:ICNNPotential, # the potential
+                    ) -> Callable:
+    "u (B, 2) -> exact Hess F(u) (B, 2, 2) of an `ICNNPotential`: sum over layers of J^T diag(a softplus'') J, plus the quadratic term"
+    sp, dot = torch.nn.functional.softplus, torch.linalg.vecdot
+    Vs = [sp(V) for V in m.V]
+    M = m.C @ m.C.T + m.quad * torch.eye(2, dtype=m.C.dtype, device=m.C.device)
+    def hess(u):
+        x = m.normalise(u)
+        p = x @ m.A[0].T + m.b[0]                                         # the forward's own ops
+        T = m.A[0].T.contiguous()[:, None]                                # tangents dp / dx_i, (2, B|1, w)
+        saved = []
+        for k in range(1, m.depth):
+            d1, d2 = _softplus_derivs(p); saved.append((T, d1, d2))
+            p = sp(p) @ Vs[k - 1].T + x @ m.A[k].T + m.b[k]
+            T = (T * d1) @ Vs[k - 1].T + m.A[k].T[:, None]
+        d1, d2 = _softplus_derivs(p); saved.append((T, d1, d2))
+        a, H = sp(m.w), M
+        for k in range(m.depth - 1, -1, -1):
+            T, d1, d2 = saved[k]
+            c = a * d2                                                    # curvature weights of layer k's units (B, w)
+            cT0 = c * T[0]
+            H = H + _sym2(dot(cT0, T[0]), dot(cT0, T[1]), dot(c * T[1], T[1]))
+            if k: a = (a * d1) @ Vs[k - 1]
+        return m.log_scale.exp() * H / (m.halfwidth[:, None] * m.halfwidth[None, :])
+    return hess
+
+# %% ../nbs/08_geodesics.ipynb #4d11c51d
+def _structured_hessian_fn(module, # any potential
+                          ) -> Callable|None:
+    "The per-block structured Hessian u (B, 2) -> (B, 2, 2) of an `MLPPotential` / `ICNNPotential` (with their own forward), else None"
+    if isinstance(module, MLPPotential) and type(module).forward is MLPPotential.forward: return _mlp_hessian_fn(module)
+    if isinstance(module, ICNNPotential) and type(module).forward is ICNNPotential.forward: return _icnn_hessian_fn(module)
+    return None
+
+# %% ../nbs/08_geodesics.ipynb #2823f7eb
+def structured_hessian(module, # a potential: `MLPPotential` and `ICNNPotential` are recognised, anything else gives None
+                       x:torch.Tensor, # points (B, 2) in the potential's input coordinates
+                       chunk:int=512, # points per block (a block's tangents should stay in cache)
+                      ) -> torch.Tensor|None:
+    "Exact Hess F(x) (B, 2, 2) of the project's potential networks from their layer structure; None for any other module"
+    fn = _structured_hessian_fn(module)
+    if fn is None: return None
+    c = check_int('chunk', chunk, min=1)
+    return fn(x) if x.shape[0] <= c else torch.cat([fn(x[i:i + c]) for i in range(0, x.shape[0], c)])
+
 # %% ../nbs/08_geodesics.ipynb #d8ae1872
 class HessianMetric(Metric):
     "The metric g = Hess F of a potential F: (B, 2) -> (B,) (a closure or a torch module), Christoffels from third derivatives"
@@ -272,8 +391,9 @@ class HessianMetric(Metric):
                  domain=None, # None (the plane), a ParamGrid or (lo, hi) box, or a callable x (B, 2) -> bool (B,)
                  chunk:int=512, # points per call: bounds the memory of the third derivatives; ~512 was fastest on CPU (cache) for widths 64-512
                  third:Callable|None=None, # the same F written to be differentiable to third order (default: `third_order_safe(potential)`)
+                 structured:bool=True, # use `structured_hessian` for an `MLPPotential` / `ICNNPotential`; False: always torch.func
                 ):
-        self.potential, self.chunk = potential, check_int('chunk', chunk, min=1)
+        self.potential, self.chunk, self.structured = potential, check_int('chunk', chunk, min=1), bool(structured)
         self._third = third_order_safe(potential) if third is None else third   # see the LayerNorm note above
         self._domain, self.domain_desc = _box_domain(domain)
 
@@ -287,9 +407,11 @@ class HessianMetric(Metric):
         E = torch.eye(2, dtype=X.dtype, device=X.device)[:, None, :].expand(2, *X.shape)
         return vmap(lambda e: pull(e)[0], out_dims=1)(E)
 
-    def _hess_and_third(self, X):
-        "(F_ijl (B, 2, 2, 2), g (B, 2, 2)): one more reverse level over the Hessian, cotangents on H_00, H_01, H_11 vmapped"
-        H, pull = vjp(lambda Y: self._hess(Y, self._third), X)
+    def _structured_fn(self): return _structured_hessian_fn(self.potential) if self.structured else None   # built per call: weights may change
+
+    def _hess_and_third(self, X, hess_fn=None):
+        "(F_ijl (B, 2, 2, 2), g (B, 2, 2)): one more reverse level over the Hessian (`hess_fn`, default torch.func's), cotangents on H_00, H_01, H_11 vmapped"
+        H, pull = vjp(hess_fn or (lambda Y: self._hess(Y, self._third)), X)
         C = torch.zeros(3, *H.shape, dtype=X.dtype, device=X.device)
         C[0, :, 0, 0] = 1; C[1, :, 0, 1] = 1; C[2, :, 1, 1] = 1
         a, b, c = vmap(lambda e: pull(e)[0])(C)       # d H_00 / dx_l, d H_01 / dx_l, d H_11 / dx_l, each (B, 2)
@@ -300,11 +422,14 @@ class HessianMetric(Metric):
         outs = [fn(x[i:i + self.chunk]) for i in range(0, x.shape[0], self.chunk)]
         return tuple(torch.cat(o) for o in zip(*outs)) if isinstance(outs[0], tuple) else torch.cat(outs)
 
-    def matrix(self, x): return self._chunked(self._hess, x)
+    def matrix(self, x):
+        "Hess F at `x` (B, 2), in chunks: the structured closed form for the project's potential networks, else torch.func"
+        return self._chunked(self._structured_fn() or self._hess, x)
 
     def christoffels_and_metric(self, x):
-        "Gamma^k_ij = 1/2 g^kl F_ijl with g and F_ijl from nested reverse-mode derivatives of the batched gradient"
-        F3, g = self._chunked(self._hess_and_third, x)
+        "Gamma^k_ij = 1/2 g^kl F_ijl, F_ijl by reverse mode over the (structured or torch.func) Hessian"
+        fn = self._structured_fn()
+        F3, g = self._chunked(lambda X: self._hess_and_third(X, fn), x)
         return 0.5 * torch.einsum('bkl,bijl->bkij', _inv2(g), F3), g
 
 # %% ../nbs/08_geodesics.ipynb #37367ad5
