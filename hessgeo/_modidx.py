@@ -291,6 +291,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'hessgeo.geodesics._make_curve': ('geodesics.html#_make_curve', 'hessgeo/geodesics.py'),
                                    'hessgeo.geodesics._mlp_blocks': ('geodesics.html#_mlp_blocks', 'hessgeo/geodesics.py'),
                                    'hessgeo.geodesics._mlp_hessian_fn': ('geodesics.html#_mlp_hessian_fn', 'hessgeo/geodesics.py'),
+                                   'hessgeo.geodesics._per_sample_copy': ('geodesics.html#_per_sample_copy', 'hessgeo/geodesics.py'),
                                    'hessgeo.geodesics._point_segment_distance': ( 'geodesics.html#_point_segment_distance',
                                                                                   'hessgeo/geodesics.py'),
                                    'hessgeo.geodesics._resample_uniform_t': ('geodesics.html#_resample_uniform_t', 'hessgeo/geodesics.py'),

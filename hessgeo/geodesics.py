@@ -6,6 +6,7 @@ curve lengths, metric-equidistant resampling, and geodesics compared with straig
 
 # %% ../nbs/08_geodesics.ipynb #c6ef8e9f
 from __future__ import annotations
+import copy
 import math
 import warnings
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from torch.func import grad, hessian, jacfwd, jvp, vjp, vmap
 from scipy.integrate import simpson
 
 from .core import ParamGrid, check_int, check_positive
-from .potential import ICNNPotential, MLPPotential
+from .potential import ICNNPotential, MLPPotential, PotentialEnsemble
 
 # %% auto #0
 __all__ = ['metric_problems', 'check_metric_values', 'Metric', 'EuclideanMetric', 'HyperbolicHalfPlane', 'gaussian_log_partition',
@@ -367,9 +368,12 @@ def _icnn_hessian_fn(m:ICNNPotential, # the potential
 # %% ../nbs/08_geodesics.ipynb #4d11c51d
 def _structured_hessian_fn(module, # any potential
                           ) -> Callable|None:
-    "The per-block structured Hessian u (B, 2) -> (B, 2, 2) of an `MLPPotential` / `ICNNPotential` (with their own forward), else None"
+    "The per-block structured Hessian u (B, 2) -> (B, 2, 2) of an `MLPPotential` / `ICNNPotential` (with their own forward) or a `PotentialEnsemble` of them, else None"
     if isinstance(module, MLPPotential) and type(module).forward is MLPPotential.forward: return _mlp_hessian_fn(module)
     if isinstance(module, ICNNPotential) and type(module).forward is ICNNPotential.forward: return _icnn_hessian_fn(module)
+    if isinstance(module, PotentialEnsemble) and type(module).forward is PotentialEnsemble.forward:
+        fns = [_structured_hessian_fn(m) for m in module.members]       # the mean's Hessian is the mean of the Hessians
+        if all(f is not None for f in fns): return lambda u: torch.stack([f(u) for f in fns]).mean(0)
     return None
 
 # %% ../nbs/08_geodesics.ipynb #2823f7eb
@@ -961,17 +965,33 @@ class PullbackMetric(Metric):
         inner = torch.einsum('nmab,nai,nbj->nmij', Gu, J, J) + D2
         return torch.einsum('bkm,bmij->bkij', _inv2(J), inner), J.transpose(-1, -2) @ gu @ J
 
+# %% ../nbs/08_geodesics.ipynb #6ae09463
+def _per_sample_copy(model:torch.nn.Module, # a fitted potential (F = K ln Z + affine)
+                     K:int, # its bundle size
+                    ) -> torch.nn.Module|None:
+    "A frozen copy of the potential with its output divided by K through `log_scale` (so it stays a recognised type), or None"
+    m = copy.deepcopy(model).requires_grad_(False)          # geodesic solvers must not touch the fit's .grad
+    parts = list(m.members) if isinstance(m, PotentialEnsemble) else [m]
+    if not all(isinstance(getattr(x, 'log_scale', None), torch.Tensor) for x in parts): return None
+    with torch.no_grad():
+        for x in parts: x.log_scale -= math.log(K)
+    return m
+
 # %% ../nbs/08_geodesics.ipynb #9496737e
 def fitted_metric(fit, # a `hessgeo.potential.FittedPotential`
                   restrict:bool=True, # restrict the domain to the fit's grid box (the fit means nothing outside it)
                  ) -> Metric:
     "The per-sample Fisher metric of a fitted potential in grid coordinates: Hess(F/K) in the fit coordinates, pulled back"
     model, K = fit.model, fit.bundle_size
-    params = {k: v.detach() for k, v in model.named_parameters()}           # geodesic solvers must not touch the fit's .grad
-    buffers = dict(model.named_buffers())
-    F = lambda u: torch.func.functional_call(model, (params, buffers), (u,)) / K
-    safe = third_order_safe(model)                                           # same parameter names, LayerNorm from primitives
-    F3 = F if safe is model else (lambda u: torch.func.functional_call(safe, (params, buffers), (u,)) / K)
+    frozen = _per_sample_copy(model, K)
+    if frozen is not None and _structured_hessian_fn(frozen) is not None:   # the project's potentials: the structured Hessian
+        F, F3 = frozen, None
+    else:                                                                    # any other module: torch.func on detached parameters
+        params = {k: v.detach() for k, v in model.named_parameters()}       # geodesic solvers must not touch the fit's .grad
+        buffers = dict(model.named_buffers())
+        F = lambda u: torch.func.functional_call(model, (params, buffers), (u,)) / K
+        safe = third_order_safe(model)                                       # same parameter names, LayerNorm from primitives
+        F3 = F if safe is model else (lambda u: torch.func.functional_call(safe, (params, buffers), (u,)) / K)
     box = fit.grid if restrict else None
     if fit.coords is None: return HessianMetric(F, domain=box, third=F3)
     return PullbackMetric(HessianMetric(F, third=F3), fit.coords, domain=box)
