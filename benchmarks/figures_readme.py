@@ -63,7 +63,7 @@ def main(argv=None):
         'diffusion': (['diffusion', '--grid', '24', '--no-lipschitz'], []),
         'localgeo': (['localgeo', '--grid', '8'], [('localgeo_maps.png', 'localgeo_maps.png', 0.75)]),
         'salad': (['salad', '--n-per-cell', '4'], [('salad_weights.png', 'salad_weights.png', 0.75)]),
-        'ising': (['ising', '--n-t', '12', '--n-h', '10', '--n-samples', '512', '--epochs', '5'],
+        'ising': (['ising', '--n-t', '12', '--n-h', '10', '--n-samples', '512', '--epochs', '10'],
                   [('ising_phase_diagram.png', 'ising_phase_diagram.png', 0.75)]),
     }
     for job in jobs:
