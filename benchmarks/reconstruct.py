@@ -22,7 +22,7 @@ SIZES = {
     'default': dict(
         ising8=dict(L=8, grid=(16, 16), n=1024, epochs=12, rows_K=4, features=16, classifim_steps=3000),
         tasep=dict(N=10, grid=(16, 16), n=4096, epochs=12, rows_K=20, features=32, folds=2, classifim_steps=3000),
-        ising32=dict(L=32, grid=(16, 16), n=256, epochs=4, rows_K=1, features=16, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
+        ising32=dict(L=32, grid=(16, 17), n=256, epochs=4, rows_K=1, features=16, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
     'quick': dict(
         ising8=dict(L=4, grid=(6, 4), n=128, epochs=2, rows_K=1, features=8, classifim_steps=100),
         tasep=dict(N=6, grid=(5, 5), n=128, epochs=2, rows_K=1, features=8, classifim_steps=100),
