@@ -50,8 +50,8 @@ def main():
               f"(single fits {min(members):.2%} - {max(members):.2%}; {runs[-1]['seconds']} s)", flush=True)
     m, r = [x['metric_median_rel_err'] for x in runs], [x['ridge_rel_err'] for x in runs]
     sm = [x for run in runs for x in run['member_ridge_rel_err']]
-    print(f"metric error {min(m):.1%} - {max(m):.1%}, ridge error {min(r):.2%} - {max(r):.2%} over {len(runs)} seeds; "
-          f"single fits' ridge error {min(sm):.2%} - {max(sm):.2%}")
+    print(f"metric error {min(m):.1%} - {max(m):.1%}, ridge error {min(r):.2%} - {max(r):.2%} (mean {sum(r) / len(r):.2%}) over "
+          f"{len(runs)} seeds; single fits' ridge error {min(sm):.2%} - {max(sm):.2%} (mean {sum(sm) / len(sm):.2%})")
     print(json.dumps(dict(epochs=a.epochs, ensemble=a.ensemble, exact_ridge_T=truth.ridge_T, runs=runs, metric_max=max(m), ridge_max=max(r))))
 
 

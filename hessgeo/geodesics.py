@@ -377,7 +377,7 @@ def _structured_hessian_fn(module, # any potential
     return None
 
 # %% ../nbs/08_geodesics.ipynb #2823f7eb
-def structured_hessian(module, # a potential: `MLPPotential` and `ICNNPotential` are recognised, anything else gives None
+def structured_hessian(module, # a potential: `MLPPotential`, `ICNNPotential` and a `PotentialEnsemble` of them are recognised, anything else gives None
                        x:torch.Tensor, # points (B, 2) in the potential's input coordinates
                        chunk:int=512, # points per block (a block's tangents should stay in cache)
                       ) -> torch.Tensor|None:
@@ -395,7 +395,7 @@ class HessianMetric(Metric):
                  domain=None, # None (the plane), a ParamGrid or (lo, hi) box, or a callable x (B, 2) -> bool (B,)
                  chunk:int=512, # points per call: bounds the memory of the third derivatives; ~512 was fastest on CPU (cache) for widths 64-512
                  third:Callable|None=None, # the same F written to be differentiable to third order (default: `third_order_safe(potential)`)
-                 structured:bool=True, # use `structured_hessian` for an `MLPPotential` / `ICNNPotential`; False: always torch.func
+                 structured:bool=True, # use `structured_hessian` for an `MLPPotential` / `ICNNPotential` / `PotentialEnsemble` of them; False: always torch.func
                 ):
         self.potential, self.chunk, self.structured = potential, check_int('chunk', chunk, min=1), bool(structured)
         self._third = third_order_safe(potential) if third is None else third   # see the LayerNorm note above
