@@ -9,19 +9,19 @@ that the NumPy baseline does not pay. (The first burn-in sweeps also pick how th
 of 64 lattices over threads: rows in parallel on a quiet machine, one core when others compete for the cores.)
 
     python benchmarks/ising_throughput.py [--L 64] [--points 64] [--min-seconds 2] [--sweeps-between 10]
+    python benchmarks/ising_throughput.py --quick            # L = 16, 8 points, short runs: a smoke run
 
-The last line printed is a JSON object: hessgeo_updates_per_s, numpy_updates_per_s, ratio (and gpu_updates_per_s
-when a CUDA device is present: the torch path at --gpu-L with --gpu-points points).
+Results: hessgeo_updates_per_s, numpy_updates_per_s, ratio, the engine hessgeo used, and, when the device is a CUDA
+GPU, gpu_updates_per_s (the torch engine at --gpu-L with --gpu-points points, against the same NumPy figure:
+gpu_ratio). The common arguments and the record are those of benchmarks/common.py.
 """
 from __future__ import annotations
-import argparse
-import json
-import os
 import time
 
 import numpy as np
 import torch
 
+from common import parser, start
 from hessgeo.ising import sample_ising, acceptance_table
 
 
@@ -54,9 +54,9 @@ class NumpyCheckerboard:
         self.x = x
 
 
-def time_numpy(T, H, L, min_seconds):
+def time_numpy(T, H, L, min_seconds, seed=0):
     "Spin updates per second of the NumPy baseline (after a warm-up), growing the run until it lasts min_seconds"
-    sim = NumpyCheckerboard(T, H, L)
+    sim = NumpyCheckerboard(T, H, L, seed=seed)
     sim.sweeps(3)
     n = 4
     while True:
@@ -80,28 +80,32 @@ def time_hessgeo(T, H, L, min_seconds, sweeps_between, **kw):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = parser(__doc__)
     ap.add_argument('--L', type=int, default=64, help='lattice side')
     ap.add_argument('--points', type=int, default=64, help='parameter points (one lattice each)')
     ap.add_argument('--min-seconds', type=float, default=2.0, help='shortest timed run')
     ap.add_argument('--sweeps-between', type=int, default=10, help='hessgeo: sweeps between recorded samples')
     ap.add_argument('--gpu-L', type=int, default=128, help='lattice side of the GPU run')
     ap.add_argument('--gpu-points', type=int, default=1024, help='parameter points of the GPU run')
-    a = ap.parse_args(argv)
+    run = start('ising_throughput', ap, argv, devices=('cpu', 'cuda'))
+    a = run.args
+    if a.quick: a.L, a.points, a.min_seconds, a.gpu_L, a.gpu_points = 16, 8, 0.2, 32, 64
     T, H = points(a.points)
-    print(f'L={a.L}, P={a.points} lattices, cpu cores={os.cpu_count()}')
-    hg, hg_sweeps, hg_dt, engine = time_hessgeo(T, H, a.L, a.min_seconds, a.sweeps_between, backend='numba')
+    print(f'L={a.L}, P={a.points} lattices')
+    hg, hg_sweeps, hg_dt, engine = time_hessgeo(T, H, a.L, a.min_seconds, a.sweeps_between, backend='numba', seed=a.seed)
     print(f'hessgeo ({engine}): {hg:.3e} spin updates/s ({hg_sweeps} sweeps in {hg_dt:.2f} s)')
-    npu, np_sweeps, np_dt = time_numpy(T, H, a.L, a.min_seconds)
+    npu, np_sweeps, np_dt = time_numpy(T, H, a.L, a.min_seconds, seed=a.seed)
     print(f'numpy checkerboard: {npu:.3e} spin updates/s ({np_sweeps} sweeps in {np_dt:.2f} s)')
-    out = dict(hessgeo_updates_per_s=hg, numpy_updates_per_s=npu, ratio=hg / npu)
+    out = dict(hessgeo_updates_per_s=hg, numpy_updates_per_s=npu, ratio=hg / npu, engine=engine, L=a.L, points=a.points,
+               sweeps_between=a.sweeps_between)
     print(f'ratio: {hg / npu:.1f}')
-    if torch.cuda.is_available():
+    if run.device.type == 'cuda':
         Tg, Hg = points(a.gpu_points)
-        gpu, g_sweeps, g_dt, g_engine = time_hessgeo(Tg, Hg, a.gpu_L, a.min_seconds, a.sweeps_between, backend='torch', device='cuda')
+        gpu, g_sweeps, g_dt, g_engine = time_hessgeo(Tg, Hg, a.gpu_L, a.min_seconds, a.sweeps_between, backend='torch',
+                                                     device=run.device, seed=a.seed)
         print(f'gpu ({g_engine}, L={a.gpu_L}, P={a.gpu_points}): {gpu:.3e} spin updates/s ({g_sweeps} sweeps in {g_dt:.2f} s)')
-        out['gpu_updates_per_s'] = gpu
-    print(json.dumps(out))
+        out.update(gpu_updates_per_s=gpu, gpu_ratio=gpu / npu, gpu_engine=g_engine, gpu_L=a.gpu_L, gpu_points=a.gpu_points)
+    run.finish(out)
 
 
 if __name__ == '__main__':

@@ -8,16 +8,18 @@ attempt for every chain per vectorised step, with random numbers drawn in blocks
 Independent samples per second of the simulator = attempts/s / ((N+1) * tau), with tau the integrated
 autocorrelation time (in sweeps) of the particle number measured at one point per phase.
 
-Usage: python benchmarks/tasep_throughput.py [--N 100] [--chains 4096] [--seconds 5]
-The last line printed is a JSON object with the headline numbers.
+    python benchmarks/tasep_throughput.py [--N 100] [--chains 4096] [--seconds 5]
+    python benchmarks/tasep_throughput.py --quick     # N = 20, 256 chains, short runs: a smoke run
+
+Results: hessgeo_attempts_per_s, numpy_attempts_per_s, ratio, hessgeo_attempts_per_s_all_bonds_tested (at
+alpha = 0.9, beta = 1.3), exact_samples_per_s, simulator_independent_samples_per_s and tau_sweeps per phase, N, chains.
+The common arguments and the record are those of benchmarks/common.py.
 """
-import argparse
-import json
-import os
 import time
 
 import numpy as np
 
+from common import parser, start
 from hessgeo.tasep import simulate_tasep, sample_tasep_exact, tasep_phase
 
 
@@ -44,58 +46,68 @@ def numpy_rsu(alpha, beta, N, B, n_steps, seed=0, block=256):
     return s, moves
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def time_numpy(al, be, N, B, seconds, seed):
+    "Attempts per second of the NumPy reference, its step count calibrated (and warmed up) by a 64-step run"
+    t0 = time.perf_counter(); numpy_rsu(al, be, N, B, 64, seed=seed); dt = time.perf_counter() - t0
+    steps = max(64, int(seconds / dt * 64))
+    t0 = time.perf_counter(); numpy_rsu(al, be, N, B, steps, seed=seed); dt = time.perf_counter() - t0
+    return B * steps / dt, steps, dt
+
+
+def time_hessgeo(al, be, N, P, C, sweeps, seed):
+    "Attempts per second of hessgeo's simulator on P points x C chains for `sweeps` sweeps (after a warm-up of the same call)"
+    simulate_tasep(np.full(P, al), be, N, n_samples=2, n_chains=2, burn_in=1, spacing=1, seed=seed, progress=False)
+    t0 = time.perf_counter()
+    simulate_tasep(np.full(P, al), be, N, n_samples=10, n_chains=C, burn_in=sweeps - 10, spacing=1, seed=seed, progress=False)
+    return P * C * sweeps * (N + 1) / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    ap = parser(__doc__)
     ap.add_argument('--N', type=int, default=100, help='chain length')
     ap.add_argument('--chains', type=int, default=4096, help='chains in the batch (both simulators)')
     ap.add_argument('--seconds', type=float, default=5.0, help='rough wall time per throughput measurement')
-    args = ap.parse_args()
-    N, B = args.N, args.chains
+    run = start('tasep_throughput', ap, argv)
+    args = run.args
+    if args.quick: args.N, args.chains, args.seconds = 20, 256, 0.3
+    N, B, seed = args.N, args.chains, args.seed
     al, be = 0.9, 0.8  # a maximal-current point with rates <= 1 (the common case: only boundary bonds need a test)
-    print(f"TASEP throughput, N={N}, batch of {B} chains, {os.cpu_count()} CPUs")
+    print(f"TASEP throughput, N={N}, batch of {B} chains")
 
-    # NumPy reference: calibrate the number of steps to about `seconds`
-    t0 = time.perf_counter(); numpy_rsu(al, be, N, B, 64); dt = time.perf_counter() - t0
-    steps = max(64, int(args.seconds / dt * 64))
-    t0 = time.perf_counter(); numpy_rsu(al, be, N, B, steps); dt = time.perf_counter() - t0
-    numpy_rate = B * steps / dt
+    numpy_rate, steps, dt = time_numpy(al, be, N, B, args.seconds, seed)
     print(f"numpy reference : {numpy_rate:.3e} attempts/s ({steps} steps x {B} chains in {dt:.2f} s)")
 
-    # hessgeo numba path: same N and batch (4 points x B/4 chains), warm-up call compiles/loads the cache
-    simulate_tasep(al, be, N, 2, n_chains=2, burn_in=1, progress=False)
+    # hessgeo numba path: same N and batch (4 points x B/4 chains)
     P = 4; C = max(1, B // P)
     sweeps = max(10, int(args.seconds * 2e8 / (P * C * (N + 1))))
-    t0 = time.perf_counter()
-    simulate_tasep(np.full(P, al), be, N, n_samples=10, n_chains=C, burn_in=sweeps - 10, spacing=1, seed=1, progress=False)
-    dt = time.perf_counter() - t0
-    hg_rate = P * C * sweeps * (N + 1) / dt
-    print(f"hessgeo (numba) : {hg_rate:.3e} attempts/s ({sweeps} sweeps x {P * C} chains in {dt:.2f} s)")
+    hg_rate = time_hessgeo(al, be, N, P, C, sweeps, seed + 1)
+    print(f"hessgeo (numba) : {hg_rate:.3e} attempts/s ({sweeps} sweeps x {P * C} chains)")
     print(f"ratio           : {hg_rate / numpy_rate:.1f}x")
-    t0 = time.perf_counter()
-    simulate_tasep(np.full(P, 0.9), 1.3, N, n_samples=10, n_chains=C, burn_in=sweeps - 10, spacing=1, seed=1, progress=False)
-    print(f"  (at alpha=0.9, beta=1.3, where r_max > 1 and every bond needs an acceptance draw: "
-          f"{P * C * sweeps * (N + 1) / (time.perf_counter() - t0):.3e} attempts/s)")
+    all_bonds = time_hessgeo(0.9, 1.3, N, P, C, sweeps, seed + 1)
+    print(f"  (at alpha=0.9, beta=1.3, where r_max > 1 and every bond needs an acceptance draw: {all_bonds:.3e} attempts/s)")
 
     # exact sampler: configurations per second, one point per phase
     pts = np.array([[0.3, 0.7], [0.75, 0.35], [0.9, 1.3]])
-    sample_tasep_exact(pts[:, 0], pts[:, 1], N, 10)
-    S = 20_000
-    t0 = time.perf_counter(); sample_tasep_exact(pts[:, 0], pts[:, 1], N, S, seed=2); dt = time.perf_counter() - t0
+    sample_tasep_exact(pts[:, 0], pts[:, 1], N, 10, seed=seed + 2)
+    S = 2_000 if args.quick else 20_000
+    t0 = time.perf_counter(); sample_tasep_exact(pts[:, 0], pts[:, 1], N, S, seed=seed + 2); dt = time.perf_counter() - t0
     exact_rate = len(pts) * S / dt
     print(f"exact sampler   : {exact_rate:.3e} configurations/s ({len(pts)} x {S} in {dt:.2f} s)")
 
     # simulator autocorrelation of the particle number, in sweeps, one point per phase
     spacing = max(1, N // 10)
-    res = simulate_tasep(pts[:, 0], pts[:, 1], N, n_samples=2000, n_chains=32, spacing=spacing, seed=3, progress=False)
+    res = simulate_tasep(pts[:, 0], pts[:, 1], N, n_samples=200 if args.quick else 2000, n_chains=32, spacing=spacing,
+                         seed=seed + 3, progress=False)
     tau = res.autocorr_time() * spacing
     ind = hg_rate / ((N + 1) * tau)
     for (a, b), t, r in zip(pts, tau, ind):
         print(f"  {tasep_phase(a, b)} (alpha={a}, beta={b}): tau = {t:.0f} sweeps -> {r:.3e} independent samples/s")
     sim_ind = float(np.mean(ind))
     print(f"simulator       : {sim_ind:.3e} independent samples/s (mean over the three phases)")
-    print(json.dumps({'hessgeo_attempts_per_s': hg_rate, 'numpy_attempts_per_s': numpy_rate,
-                      'ratio': hg_rate / numpy_rate, 'exact_samples_per_s': exact_rate,
-                      'simulator_independent_samples_per_s': sim_ind, 'N': N, 'chains': B}))
+    run.finish(dict(hessgeo_attempts_per_s=hg_rate, numpy_attempts_per_s=numpy_rate, ratio=hg_rate / numpy_rate,
+                    hessgeo_attempts_per_s_all_bonds_tested=all_bonds, exact_samples_per_s=exact_rate,
+                    simulator_independent_samples_per_s=sim_ind,
+                    tau_sweeps={str(tasep_phase(a, b)): float(t) for (a, b), t in zip(pts, tau)}, N=N, chains=B))
 
 
 if __name__ == '__main__':
