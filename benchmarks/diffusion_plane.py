@@ -24,11 +24,11 @@ What is measured where:
   Its seconds are information only, not a GPU figure. `--sd_smoke_small` does the same with block_out_channels
   shrunk 4x (same structure), for machines where the full one is too slow or too big (it needs about 4 GB).
 
-Last line of output: a JSON object with keys `batched_images_per_s`, `loop_images_per_s`, `ratio`,
-`default_plane_seconds` (wall clock, CPU; null with `--gpu_only`), with the 1-minute load average before and after
-and the process's CPU seconds beside them: on a shared machine the wall-clock figures depend on what else runs, so
-report the load with them. Then `gpu_fp16_embedded_images_per_s` and `gpu_fp16_sd_unet_images_per_s` (null on the
-CPU, with the reason in `gpu_reason`), the details under `gpu`, and the smoke figures under `cpu_smoke`.
+Results: `batched_images_per_s`, `loop_images_per_s`, `ratio`, `default_plane_seconds` (wall clock, CPU; null with
+`--gpu_only`) with the process's CPU seconds beside them (on a shared machine the wall-clock figures depend on what
+else runs); then `gpu_fp16_embedded_images_per_s` and `gpu_fp16_sd_unet_images_per_s` (null on the CPU, with the
+reason in `gpu_reason`), the details under `gpu`, and the smoke figures under `cpu_smoke`. The common arguments and
+the record are those of benchmarks/common.py; a `--gpu_only` run's record is `diffusion_plane_gpu`.
 
     python benchmarks/diffusion_plane.py                                 # 256 images each way, default 64 x 64 plane (minutes on 2 cores)
     python benchmarks/diffusion_plane.py --quick                         # small sizes, seconds
@@ -36,15 +36,13 @@ CPU, with the reason in `gpu_reason`), the details under `gpu`, and the smoke fi
     python benchmarks/diffusion_plane.py --device cuda --plane 64        # a GPU session: CPU figures + the fp16 GPU figures
     python benchmarks/diffusion_plane.py --device cuda --plane 64 --gpu_only   # only the GPU figures (short device budgets)
 """
-import argparse
-import json
-import os
 import resource
 import time
 
 import torch
 
-from hessgeo.diffusion import LatentPlane, PlaneSampler, _check_device, ddim_sample, load_default_model, sample_plane
+from common import parser, start
+from hessgeo.diffusion import LatentPlane, PlaneSampler, ddim_sample, load_default_model, sample_plane
 
 # The Stable Diffusion v1.x UNet (the `unet/config.json` of the v1.4/v1.5 checkpoints), written out so that no
 # download is needed; with random weights it has the size and cost of the real one (859,520,964 parameters).
@@ -81,10 +79,12 @@ def sd_scheduler():
 
 
 def _sync(device):
+    "Wait for the device's queued work (CUDA); nothing on the CPU"
     if torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
 
 
 def _reset_peak(device):
+    "Start a new peak-memory count (CUDA)"
     if torch.device(device).type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
 
 
@@ -138,16 +138,19 @@ def bench_sd_unet(unet, device, batch:int, steps:int, repeats:int=1, warmup:bool
                 attention_processor=type(next(iter(unet.attn_processors.values()))).__name__)
 
 
-def n_params(m) -> int: return sum(p.numel() for p in m.parameters())
+def n_params(m) -> int:
+    "Number of parameters of module `m`"
+    return sum(p.numel() for p in m.parameters())
 
 
 def cpu_benchmark(a):
     "The CPU figures: batched vs one-at-a-time ratio, and the default plane end to end"
     unet, scheduler = load_default_model()
     plane = LatentPlane.from_seeds(0, (1, 16, 16))
-    ab = torch.rand(a.n_images, 2, generator=torch.Generator().manual_seed(0))
+    ab = torch.rand(a.n_images, 2, generator=torch.Generator().manual_seed(a.seed))
     z = plane.latents(ab)
-    ddim_sample(unet, scheduler, z[:2], steps=a.steps, progress=False)  # warm-up
+    ddim_sample(unet, scheduler, z[:2], steps=a.steps, batch_size=a.batch_size, progress=False)  # warm-up: batched
+    ddim_sample(unet, scheduler, z[:1], steps=a.steps, progress=False)  # and one image at a time
     # Interleaved rounds: each round times the batched sampler on all n images, then the one-image loop on the next
     # n/rounds of them, so that a change in what else runs on the machine hits both alike. The loop covers every
     # image once; the batched figure is the mean over the rounds.
@@ -233,16 +236,13 @@ def cpu_smoke(a):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', help="'cuda' adds the float16 GPU figures (default: cuda if available)")
+def main(argv=None):
+    ap = parser(__doc__)
     ap.add_argument('--n_images', type=int, default=256, help='images generated each way for the ratio')
     ap.add_argument('--steps', type=int, default=20, help='DDIM steps (embedded digits model)')
     ap.add_argument('--plane', type=int, default=64, help='side of the default plane that is timed end to end')
-    ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
     ap.add_argument('--batch_size', type=int, default=None, help='images per UNet call for the batched runs (default: the sampler\'s own choice)')
     ap.add_argument('--rounds', type=int, default=8, help='interleaved rounds of batched and loop timing')
-    ap.add_argument('--quick', action='store_true', help='small sizes for a smoke run')
     ap.add_argument('--gpu_only', action='store_true', help='skip the CPU ratio and plane parts: only the GPU figures (needs --device cuda)')
     ap.add_argument('--gpu_n_images', type=int, default=None, help='images for the GPU fp16 embedded-model figure (default 4096; --quick 256)')
     ap.add_argument('--gpu_repeats', type=int, default=None, help='timed repeats of each GPU figure, best kept (default 3; --quick 1)')
@@ -250,22 +250,18 @@ def main():
     ap.add_argument('--sd_batch', type=int, default=8, help='latents per UNet call for the SD-sized UNet')
     ap.add_argument('--sd_smoke', action='store_true', help='CPU: build the SD-sized UNet, check ~860M parameters, run ONE float32 forward')
     ap.add_argument('--sd_smoke_small', action='store_true', help='as --sd_smoke with block_out_channels / 4 (same structure)')
-    a = ap.parse_args()
+    run = start('diffusion_plane', ap, argv, devices=('cpu', 'cuda'))   # a CUDA device adds the float16 GPU figures
+    a, dev = run.args, run.device
     if a.quick: a.n_images, a.steps, a.plane, a.rounds = 16, 5, 8, 2
     a.gpu_n_images = a.gpu_n_images or (256 if a.quick else 4096)
     a.gpu_repeats = a.gpu_repeats or (1 if a.quick else 3)
     a.sd_steps = a.sd_steps or (5 if a.quick else 20)
     a.sd_smoke = a.sd_smoke or a.sd_smoke_small
-    try: dev, _ = _check_device(a.device)
-    except ValueError as e: ap.error(str(e))
-    if a.gpu_only and dev.type != 'cuda': ap.error(f"--gpu_only needs --device cuda (got --device {a.device})")
-    if a.threads: torch.set_num_threads(a.threads)
-    load_before = os.getloadavg()[0]
+    if a.gpu_only and dev.type != 'cuda': ap.error(f"--gpu_only needs a CUDA device (got {dev})")
     if a.gpu_only:
         res = dict(batched_images_per_s=None, loop_images_per_s=None, ratio=None, default_plane_seconds=None,
                    cpu_parts='skipped (--gpu_only)', threads=torch.get_num_threads())
     else: res = cpu_benchmark(a)
-    res.update(load_avg_1min_before=load_before, load_avg_1min_after=None)
     if dev.type == 'cuda': res.update(gpu_benchmark(a, dev))
     else:
         res.update(gpu_fp16_embedded_images_per_s=None, gpu_fp16_sd_unet_images_per_s=None,
@@ -275,9 +271,7 @@ def main():
     if a.sd_smoke:
         if dev.type == 'cuda': print("--sd_smoke is the CPU stand-in for the GPU section, which ran in full here: skipped")
         else: res['cpu_smoke'] = cpu_smoke(a)
-    res['load_avg_1min_after'] = os.getloadavg()[0]
-    print(f"1-minute load average: {load_before:.2f} before, {res['load_avg_1min_after']:.2f} after ({os.cpu_count()} CPUs): the wall-clock figures depend on it")
-    print(json.dumps(res))
+    run.finish(res, name='diffusion_plane_gpu' if a.gpu_only else None)
 
 
 if __name__ == '__main__':

@@ -9,24 +9,21 @@
     `jvp_vs_full_ratio` = time(full Jacobian by vmap(jacfwd), the faster of jacfwd/jacrev) / time(JVP route at P = d),
     both including the SVD. The JVP route at P = 16 (the cheap probe) is reported beside it.
 
-Last line of output: a JSON object with keys `descriptors_per_s`, `jvp_vs_full_ratio`, `psi_abs_err`, plus details
-(including the 1-minute load average at the start and the end: time it on a quiet machine).
+Results: `descriptors_per_s`, `jvp_vs_full_ratio`, `psi_abs_err`, plus details. The common arguments and the record
+are those of benchmarks/common.py; time it on a quiet machine.
 
     python benchmarks/localgeo.py            # 64 latents, 10 DDIM steps; 256 points for (b)
     python benchmarks/localgeo.py --quick    # seconds
     python benchmarks/localgeo.py --threads 1   # on a machine shared with other jobs: with more torch threads than free
-                                                # cores, each parallel region waits for a descheduled thread (measured:
-                                                # 4 latents took 6-24 s with 2 threads at load 8, 0.3 s with 1 thread)
+                                                # cores, each parallel region waits for a descheduled thread
 """
-import argparse
-import json
-import os
 import time
 
 import torch
 from torch import nn
 from torch.func import jacfwd, jacrev, vmap
 
+from common import parser, start
 from hessgeo.localgeo import local_geometry, ddim_generator
 
 
@@ -38,24 +35,23 @@ def best_of(fn, repeats):
 
 
 def small_generator(d=64, width=512, D=784, seed=0):
+    "The small generator of (b): an MLP d -> width -> width -> D with SiLU, float64"
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(d, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, D)).double().eval()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def main(argv=None):
+    ap = parser(__doc__)
     ap.add_argument('--n_latents', type=int, default=64, help='latents for (a)')
     ap.add_argument('--steps', type=int, default=10, help='DDIM steps of the generator in (a)')
     ap.add_argument('--P', type=int, default=16, help='input subspace dimension in (a)')
     ap.add_argument('--batch_size', type=int, default=16, help='latents per chunk in (a)')
     ap.add_argument('--n_points', type=int, default=256, help='points for (b)')
     ap.add_argument('--repeats', type=int, default=2)
-    ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
-    ap.add_argument('--quick', action='store_true', help='small sizes for a smoke test')
-    a = ap.parse_args()
+    run = start('localgeo', ap, argv)
+    a = run.args
     if a.quick: a.n_latents, a.steps, a.n_points, a.repeats, a.batch_size = 4, 2, 32, 1, 4
-    if a.threads: torch.set_num_threads(a.threads)
-    res = dict(device='cpu', torch_threads=torch.get_num_threads(), cpu_count=os.cpu_count(), load_avg_start=os.getloadavg()[0])
+    res = {}
 
     # (a) the embedded diffusion model
     try:
@@ -66,12 +62,13 @@ def main():
         res.update(descriptors_per_s=None)
     else:
         G = ddim_generator(unet.eval(), scheduler, steps=a.steps)
-        z = torch.randn(a.n_latents, 1, 16, 16, generator=torch.Generator().manual_seed(0))
-        local_geometry(G, z[:2], P=a.P, progress=False)     # warm-up
-        t, lg = best_of(lambda: local_geometry(G, z, P=a.P, batch_size=a.batch_size, progress=False), a.repeats)
+        z = torch.randn(a.n_latents, 1, 16, 16, generator=torch.Generator().manual_seed(a.seed))
         n_jac = min(a.n_latents, 8)
+        local_geometry(G, z[:2], P=a.P, chunk=a.batch_size, progress=False)     # warm-up of both timed paths
+        local_geometry(G, z[:1], P=a.P, complexity='jac_var', ball_dim=2, radius=0.1, chunk=a.batch_size, progress=False)
+        t, lg = best_of(lambda: local_geometry(G, z, P=a.P, chunk=a.batch_size, progress=False), a.repeats)
         t_jv, _ = best_of(lambda: local_geometry(G, z[:n_jac], P=a.P, complexity='jac_var', ball_dim=2, radius=0.1,
-                                                batch_size=a.batch_size, progress=False), 1)
+                                                chunk=a.batch_size, progress=False), 1)
         res.update(descriptors_per_s=a.n_latents / t, diffusion_latents=a.n_latents, ddim_steps=a.steps, P=a.P,
                    psi_mean=float(lg.psi.mean()), erank_mean=float(lg.erank.mean()),
                    with_jac_var_per_s=n_jac / t_jv)
@@ -80,20 +77,21 @@ def main():
               f"4 vertices): {n_jac / t_jv:.3f}/s; mean psi {float(lg.psi.mean()):.2f}, mean erank {float(lg.erank.mean()):.2f}")
 
     # (b) JVP route vs full Jacobian on a small generator
-    G = small_generator()
+    G = small_generator(seed=a.seed)
     d = 64
-    z = torch.randn(a.n_points, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    z = torch.randn(a.n_points, d, generator=torch.Generator().manual_seed(a.seed + 1), dtype=torch.float64)
     def full(jac):
         with torch.no_grad():
             J = vmap(jac(lambda x: G(x[None])[0]))(z)
         return torch.log(torch.linalg.svdvals(J)).sum(-1)
     zw = z
-    z = z[:4]; full(jacfwd); full(jacrev); local_geometry(G, z, P=d, progress=False)   # warm-up (first-call overheads)
+    z = z[:4]; full(jacfwd); full(jacrev)   # warm-up (first-call overheads) of every timed path
+    local_geometry(G, z, P=d, chunk=4, progress=False); local_geometry(G, z, P=16, chunk=4, progress=False)
     z = zw
     t_fwd, psi_full = best_of(lambda: full(jacfwd), a.repeats)
     t_rev, psi_rev = best_of(lambda: full(jacrev), a.repeats)
-    t_jvp, lg = best_of(lambda: local_geometry(G, z, P=d, batch_size=a.n_points, progress=False), a.repeats)
-    t_16, _ = best_of(lambda: local_geometry(G, z, P=16, batch_size=a.n_points, progress=False), a.repeats)
+    t_jvp, lg = best_of(lambda: local_geometry(G, z, P=d, chunk=a.n_points, progress=False), a.repeats)
+    t_16, _ = best_of(lambda: local_geometry(G, z, P=16, chunk=a.n_points, progress=False), a.repeats)
     err = float((lg.psi - psi_full).abs().max())
     t_full = min(t_fwd, t_rev)
     res.update(jvp_vs_full_ratio=t_full / t_jvp, psi_abs_err=err, small_points=a.n_points, small_full_jacfwd_s=t_fwd,
@@ -102,8 +100,7 @@ def main():
     print(f"(b) MLP 64->512->512->784 (float64), {a.n_points} points: full Jacobian jacfwd {t_fwd:.3f}s, jacrev {t_rev:.3f}s; "
           f"JVP route P = d = 64: {t_jvp:.3f}s (ratio {t_full / t_jvp:.2f}, max |psi diff| {err:.1e}); "
           f"P = 16 probe: {t_16:.3f}s (ratio {t_full / t_16:.2f})")
-    res['load_avg_end'] = os.getloadavg()[0]   # other work on the machine skews every figure: say how much there was
-    print(json.dumps(res))
+    run.finish(res)
 
 
 if __name__ == '__main__':
