@@ -330,7 +330,7 @@ def digits_plane_localgeo(grid:int=6, # plane side G: G x G points over (a, b) i
             ok = np.isfinite(lv)
             r = spearmanr(v[ok], lv[ok]).statistic if ok.sum() > 2 and np.ptp(v[ok]) > 0 else float('nan')
             corr[f'{k}~{mk}'] = float(r)
-    return dict(grid=pgrid, images=images, labels=labels, descriptors=desc, logvol=logvol, spearman=corr, P=P, K=lg.K,
+    return dict(grid=pgrid, images=images, labels=labels, descriptors=desc, logvol=logvol, spearman=corr, P=P, K=lg.out_dim,
                 rtol=lg.rtol, seconds=t_desc)
 
 # %% ../nbs/14_cli.ipynb #c5d28cda

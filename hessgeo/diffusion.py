@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core import ParamGrid, atomic_path, check_finite, check_int, check_positive, child_seeds, default_device
+from .core import ParamGrid, atomic_path, check_finite, check_int, check_positive, child_seeds, resolve_device
 
 # %% auto #0
 __all__ = ['LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_sample', 'load_default_model', 'DigitClassifier',
@@ -145,20 +145,15 @@ def model_latent_shape(model) -> tuple:
     return (unet.config.in_channels, *((s, s) if isinstance(s, int) else s))
 
 # %% ../nbs/09_diffusion.ipynb #5e0f9b47
-def _check_device(device, # a torch device or its name; None: CUDA if available, else the CPU
-                  half:bool|str=False, # float16 wanted: True, False or 'auto' (= on CUDA only)
-                 ) -> tuple[torch.device, bool]:
-    "(device, half) after checking that the device exists here and that float16 is not asked for on the CPU"
-    dev = torch.device(device) if device is not None else default_device()
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device {str(dev)!r} was asked for, but torch sees no CUDA device here (torch.cuda.is_available() is False); use device='cpu'")
-    if dev.type == 'mps' and not torch.backends.mps.is_available():
-        raise ValueError(f"device 'mps' was asked for, but torch.backends.mps.is_available() is False; use device='cpu'")
+def _resolve_half(half:bool|str, # float16 wanted: True, False or 'auto' (= on CUDA only)
+                  dev:torch.device, # the device the model runs on (from `resolve_device`)
+                 ) -> bool:
+    "Whether the model runs in float16 on `dev`: 'auto' means on CUDA only, and float16 is refused on the CPU"
     if half not in ('auto', True, False): raise ValueError(f"half must be True, False or 'auto', got {half!r}")
     half = (dev.type == 'cuda') if half == 'auto' else bool(half)
     if half and dev.type == 'cpu':
         raise ValueError("half precision (float16) is for GPUs: on the CPU torch has no fast float16 convolutions; use half=False or 'auto' with device='cpu'")
-    return dev, half
+    return half
 
 # %% ../nbs/09_diffusion.ipynb #8a54444d
 def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
@@ -230,17 +225,18 @@ def _load_json(path:Path) -> dict:
     except json.JSONDecodeError as e: raise ValueError(f"config file {path} is not valid JSON: {e}") from None
 
 # %% ../nbs/09_diffusion.ipynb #359e5a66
-def load_default_model(device=None, # device for the UNet (default: CPU)
+def load_default_model(device=None, # device for the UNet (`resolve_device`: None is CUDA when available, else the CPU)
                        weights_dir:str|Path|None=None, # folder with digits_unet.{json,safetensors} (default: the package's)
                       ) -> tuple:
     "The embedded digits model: (UNet2DModel in eval mode, DDIMScheduler), 1 x 16 x 16 images"
     from diffusers import UNet2DModel, DDIMScheduler
+    dev = resolve_device(device)
     wd = _weights_dir() if weights_dir is None else Path(weights_dir)
     cfg = _load_json(wd / 'digits_unet.json')
     unet = UNet2DModel.from_config(cfg['unet'])
     try: unet.load_state_dict(_load_safetensors(wd / 'digits_unet.safetensors'))
     except RuntimeError as e: raise ValueError(f"weights in {wd / 'digits_unet.safetensors'} do not fit the UNet of {wd / 'digits_unet.json'}: {e}") from None
-    return unet.eval().requires_grad_(False).to(_check_device(device or 'cpu')[0]), DDIMScheduler.from_config(cfg['scheduler'])
+    return unet.eval().requires_grad_(False).to(dev), DDIMScheduler.from_config(cfg['scheduler'])
 
 # %% ../nbs/09_diffusion.ipynb #b93c7d1c
 class DigitClassifier(nn.Module):
@@ -268,16 +264,17 @@ class DigitClassifier(nn.Module):
     forward = logits
 
 # %% ../nbs/09_diffusion.ipynb #93163099
-def load_digit_classifier(device=None, # device (default: CPU)
+def load_digit_classifier(device=None, # device (`resolve_device`: None is CUDA when available, else the CPU)
                           weights_dir:str|Path|None=None, # folder with digits_classifier.{json,safetensors} (default: the package's)
                          ) -> DigitClassifier:
     "The embedded digit classifier (eval mode, no gradients)"
+    dev = resolve_device(device)
     wd = _weights_dir() if weights_dir is None else Path(weights_dir)
     cfg = _load_json(wd / 'digits_classifier.json')
     m = DigitClassifier(cfg['width'], cfg['embed_dim'])
     try: m.load_state_dict(_load_safetensors(wd / 'digits_classifier.safetensors'))
     except RuntimeError as e: raise ValueError(f"weights in {wd / 'digits_classifier.safetensors'} do not fit the classifier of {wd / 'digits_classifier.json'}: {e}") from None
-    return m.eval().requires_grad_(False).to(device or 'cpu')
+    return m.eval().requires_grad_(False).to(dev)
 
 # %% ../nbs/09_diffusion.ipynb #091f9c8e
 def digit_images16() -> tuple:
@@ -292,12 +289,13 @@ def embed_images(images:torch.Tensor, # images in [0, 1], (B, C, H, W)
                  embedder:str='digits', # 'digits' (the embedded classifier's features) or 'clip'
                  clip_path:str|Path|None=None, # local folder of a CLIP model (transformers format), for 'clip'
                  batch_size:int=512, # images per forward pass
-                 device=None, # device (default: CPU)
+                 device=None, # device (`resolve_device`: None is CUDA when available, else the CPU)
                 ) -> torch.Tensor:
     "Embeddings (B, d) float32 of `images`: the digit classifier's penultimate features, or CLIP image features"
     images = torch.as_tensor(images, dtype=torch.float32)
     if images.ndim != 4: raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
     check_finite('images', images)
+    device = resolve_device(device)
     if embedder == 'digits':
         m = load_digit_classifier(device); f = m.embed
     elif embedder == 'clip':
@@ -306,7 +304,7 @@ def embed_images(images:torch.Tensor, # images in [0, 1], (B, C, H, W)
         if not clip_path.exists(): raise FileNotFoundError(f"CLIP folder {clip_path} does not exist")
         try: from transformers import CLIPModel
         except ImportError: raise ImportError("embedder='clip' needs the transformers package: pip install transformers") from None
-        try: m = CLIPModel.from_pretrained(str(clip_path), local_files_only=True).eval().to(device or 'cpu')
+        try: m = CLIPModel.from_pretrained(str(clip_path), local_files_only=True).eval().to(device)
         except Exception as e: raise ValueError(f"cannot load a CLIP model from {clip_path}: {e}") from None
         size = m.config.vision_config.image_size
         mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1); std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
@@ -322,11 +320,11 @@ def embed_images(images:torch.Tensor, # images in [0, 1], (B, C, H, W)
 # %% ../nbs/09_diffusion.ipynb #89e6f32c
 def load_sd_pipeline(path:str|Path, # a diffusers pipeline folder or a single .safetensors/.ckpt checkpoint file
                      dtype:torch.dtype=torch.float32, # weights dtype
-                     device=None, # device (default: CPU)
+                     device=None, # device (`resolve_device`: None is CUDA when available, else the CPU)
                     ) -> SDModel:
     "A Stable-Diffusion-family model from a local folder or file, as an `SDModel`"
     from diffusers import UNet2DConditionModel, AutoencoderKL, DDIMScheduler
-    path = Path(path)
+    dev, path = resolve_device(device), Path(path)
     if not path.exists(): raise FileNotFoundError(f"no Stable Diffusion model at {path}: the path does not exist")
     if path.is_file():
         try: from diffusers import StableDiffusionPipeline
@@ -353,7 +351,6 @@ def load_sd_pipeline(path:str|Path, # a diffusers pipeline folder or a single .s
                 enc = CLIPTextModel.from_pretrained(str(path), subfolder='text_encoder', torch_dtype=dtype, local_files_only=True)
             except ImportError: pass  # prompts must then be passed as embeddings
         m = SDModel(unet, vae, sched, tok, enc)
-    dev = device or 'cpu'
     for part in (m.unet, m.vae, m.text_encoder):
         if part is not None: part.eval().requires_grad_(False).to(dev)
     return m
@@ -384,7 +381,7 @@ class PlaneSampler:
     def __init__(self, model, # (UNet2DModel, scheduler) or an SDModel
                  steps:int=25, # DDIM steps
                  batch_size:int|None=None, # images per UNet call (default: from the memory available)
-                 device=None, # device (default: CUDA if available, else CPU); the model is moved there
+                 device=None, # device (`resolve_device`: None is CUDA when available, else the CPU); the model is moved there
                  half:bool|str='auto', # float16 UNet: 'auto' = on CUDA only
                  prompt_embeds:torch.Tensor|None=None, # (1, L, D) prompt embeddings (SDModel)
                  negative_prompt_embeds:torch.Tensor|None=None, # (1, L, D) negative/empty-prompt embeddings for guidance
@@ -396,7 +393,8 @@ class PlaneSampler:
         self.unet, self.scheduler, self.vae = _model_parts(model)
         self.steps = check_int('steps', steps, min=1)
         self.batch_size = None if batch_size is None else check_int('batch_size', batch_size, min=1)
-        self.device, self.half = _check_device(device, half)
+        self.device = resolve_device(device)
+        self.half = _resolve_half(half, self.device)
         dt = torch.float16 if self.half else torch.float32
         for part in (self.unet, self.vae):
             if part is None: continue

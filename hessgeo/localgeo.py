@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from contextlib import contextmanager, ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 from .core import atomic_path, check_finite, check_int, check_positive, torch_generator
 
 # %% auto #0
-__all__ = ['random_subspace', 'forward_ad_ready', 'subspace_jacobian', 'singular_descriptors', 'neuron_flips',
-           'jacobian_variation', 'LocalGeometry', 'local_geometry', 'DDIMGenerator', 'ddim_generator',
-           'nearest_training_distance', 'psi_features', 'PsiRegressor', 'fit_psi_regressor', 'GuidedDDIMGenerator',
-           'guided_sample', 'diversity', 'class_entropy']
+__all__ = ['random_subspace', 'forward_ad_ready', 'subspace_jacobian', 'SingularDescriptors', 'singular_descriptors',
+           'neuron_flips', 'jacobian_variation', 'LocalGeometry', 'local_geometry', 'DDIMGenerator', 'ddim_generator',
+           'nearest_training_distance', 'psi_features', 'PsiRegressor', 'PsiFit', 'fit_psi_regressor',
+           'GuidedDDIMGenerator', 'guided_sample', 'diversity', 'class_entropy']
 
 # %% ../nbs/11_localgeo.ipynb #821b0fcf
 def random_subspace(d:int, # ambient dimension
@@ -115,22 +115,31 @@ def subspace_jacobian(G:Callable, # batched generator z (B, *zshape) -> x (B, *x
         JQ = vmap(lambda q: jvp(F, (z,), (q.reshape(z.shape[1:]).expand_as(z),))[1])(Q.T)  # (P, B, D)
     return JQ.permute(1, 2, 0)
 
+# %% ../nbs/11_localgeo.ipynb #306d5432
+@dataclass
+class SingularDescriptors:
+    "What `singular_descriptors` reads off the singular values of B matrices"
+    psi:torch.Tensor # (B,) sum of log singular values above rtol * sigma_1
+    rank:torch.Tensor # (B,) thresholded numerical rank: #{sigma_i > rtol * sigma_1}
+    erank:torch.Tensor # (B,) entropy effective rank exp(H(sigma / sum sigma))
+    rtol:float # the relative threshold used
+
 # %% ../nbs/11_localgeo.ipynb #49a9c50c
 def singular_descriptors(s:torch.Tensor, # singular values (B, m), in descending order (as from torch.linalg.svdvals)
-                         rtol:float|None=None, # relative threshold; None: max(K, P) * eps of the dtype (numpy's matrix_rank rule)
-                         shape:tuple|None=None, # (K, P) of the matrices, for the default rtol; default (m, m)
-                        ) -> dict:
+                         rtol:float|None=None, # relative threshold; None: max(rows, columns) * eps of the dtype (numpy's matrix_rank rule)
+                         shape:tuple|None=None, # (rows, columns) of the matrices, for the default rtol; default (m, m)
+                        ) -> SingularDescriptors:
     "psi (log pseudo-determinant over sigma > rtol*sigma_1), thresholded rank, entropy effective rank (Roy & Vetterli)"
     if s.ndim != 2: raise ValueError(f"singular values must have shape (B, m), got {tuple(s.shape)}")
     if rtol is None:
-        K, P = shape if shape is not None else (s.shape[1], s.shape[1])
-        rtol = max(K, P) * torch.finfo(s.dtype).eps
+        rows, cols = shape if shape is not None else (s.shape[1], s.shape[1])
+        rtol = max(rows, cols) * torch.finfo(s.dtype).eps
     rtol = float(check_positive('rtol', rtol))
     keep = s > rtol * s[:, :1]
     psi = torch.where(keep, torch.log(torch.where(keep, s, torch.ones_like(s))), torch.zeros_like(s)).sum(-1)
     p = s / s.sum(-1, keepdim=True).clamp_min(torch.finfo(s.dtype).tiny)
     ent = -(torch.where(p > 0, p * torch.log(p.clamp_min(torch.finfo(s.dtype).tiny)), torch.zeros_like(p))).sum(-1)
-    return dict(psi=psi, rank=keep.sum(-1), erank=torch.exp(ent), rtol=rtol)
+    return SingularDescriptors(psi, keep.sum(-1), torch.exp(ent), rtol)
 
 # %% ../nbs/11_localgeo.ipynb #a2bfcd7f
 def _vertices(z:torch.Tensor, # points (B, *zshape)
@@ -209,11 +218,11 @@ class LocalGeometry:
     psi:torch.Tensor # (B,) sum of log singular values above rtol * sigma_1 (log volume change on the P-slice)
     rank:torch.Tensor # (B,) thresholded numerical rank: #{sigma_i > rtol * sigma_1}
     erank:torch.Tensor # (B,) entropy effective rank exp(H(sigma / sum sigma)) (Roy & Vetterli 2007)
-    sigma:torch.Tensor # (B, min(K, P)) singular values of J Q (or R^T J Q), descending
+    sigma:torch.Tensor # (B, min(out_dim, P)) singular values of J Q (or R^T J Q), descending
     flips:torch.Tensor|None # (B,) units whose pre-activation sign changes over the ball (None if not asked)
     jac_var:torch.Tensor|None # (B,) mean relative change of J Q over the ball (None if not asked)
     P:int # input subspace dimension
-    K:int # output dimension used (D, or the projection's K)
+    out_dim:int # output dimension used (D, or the number of columns of the output projection)
     rtol:float # rank threshold used
     radius:float # l1 radius of the ball for the complexity measures
     ball_dim:int # cross-polytope axes m (2m vertices)
@@ -255,17 +264,18 @@ def _load_checkpoint(path:Path, key:str) -> dict:
 # %% ../nbs/11_localgeo.ipynb #72b1c17c
 def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xshape); a module must be in eval() mode
                    z, # points (B, *zshape)
+                   *,
                    P:int=16, # input subspace dimension (<= d); P = d gives the exact descriptors of J
                    seed:int=0, # seed of the random subspace (and of a random output projection)
-                   out_proj=None, # None, an int K (random orthonormal projection to K outputs) or a (D, K) tensor
-                   rtol:float|None=None, # rank threshold relative to sigma_1 (None: max(K, P) * eps)
+                   out_proj=None, # None, an int k (random orthonormal projection to k outputs) or a (D, k) tensor
+                   rtol:float|None=None, # rank threshold relative to sigma_1 (None: max(out_dim, P) * eps)
                    complexity:Sequence[str]=(), # any of 'flips' (ReLU-type sign changes) and 'jac_var' (Jacobian variation)
                    radius:float=0.1, # l1 radius of the cross-polytope for the complexity measures
                    ball_dim:int|None=None, # cross-polytope axes m (default P)
                    act_types:tuple=(nn.ReLU, nn.LeakyReLU), # activation modules counted by 'flips'
                    model:nn.Module|None=None, # module inside G (activations for 'flips', forward-AD preparation), if G is a function
                    Q:torch.Tensor|None=None, # explicit (d, P) orthonormal subspace (overrides P and seed)
-                   batch_size:int=64, # points per chunk
+                   chunk:int=64, # points processed at once (bounds memory; the results do not depend on it)
                    progress:bool=True, # show a tqdm bar over chunks
                    checkpoint:str|Path|None=None, # safetensors file: completed chunks are saved to it and a rerun resumes
                   ) -> LocalGeometry:
@@ -279,10 +289,10 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
     elif Q.ndim != 2 or Q.shape[0] != d: raise ValueError(f"Q must have shape (d={d}, P), got {tuple(Q.shape)}")
     P = Q.shape[1]
     radius, ball_dim = _ball_args(Q, radius, ball_dim)
-    batch_size = check_int('batch_size', batch_size, min=1)
+    chunk = check_int('chunk', chunk, min=1)
     with torch.no_grad(): D = G(z[:1]).numel()
     R = _output_projection(out_proj, D, seed, z.dtype, z.device)
-    K = D if R is None else R.shape[1]
+    out_dim = D if R is None else R.shape[1]
     keys = ['sigma'] + [k for k in ('flips', 'jac_var') if k in complexity]
     out = {k: [] for k in keys}
     if checkpoint is not None:
@@ -291,8 +301,8 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
                              ball_dim=ball_dim, act_types=[t.__name__ for t in act_types], dtype=str(z.dtype)))
         for k, v in _load_checkpoint(checkpoint, ckey).items(): out[k].append(v.to(z.device))
     start = len(torch.cat(out['sigma'])) if out['sigma'] else 0
-    for i in tqdm(range(start, z.shape[0], batch_size), desc='local geometry', disable=not progress, leave=False):
-        zc = z[i:i + batch_size]
+    for i in tqdm(range(start, z.shape[0], chunk), desc='local geometry', disable=not progress, leave=False):
+        zc = z[i:i + chunk]
         JQ = subspace_jacobian(G, zc, Q, R, model)
         out['sigma'].append(torch.linalg.svdvals(JQ))
         if 'flips' in complexity: out['flips'].append(neuron_flips(G, zc, Q, radius, ball_dim, act_types, model))
@@ -302,9 +312,9 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
             with atomic_path(checkpoint) as tmp:
                 save_file({k: torch.cat(v).cpu().contiguous() for k, v in out.items()}, str(tmp), metadata={'key': ckey})
     sigma = torch.cat(out['sigma']).cpu()
-    sd = singular_descriptors(sigma, rtol, shape=(K, P))
+    sd = singular_descriptors(sigma, rtol, shape=(out_dim, P))
     cat = lambda k: torch.cat(out[k]).cpu() if out.get(k) else None
-    return LocalGeometry(sd['psi'], sd['rank'], sd['erank'], sigma, cat('flips'), cat('jac_var'), P, K, sd['rtol'],
+    return LocalGeometry(sd.psi, sd.rank, sd.erank, sigma, cat('flips'), cat('jac_var'), P, out_dim, sd.rtol,
                          radius, ball_dim)
 
 # %% ../nbs/11_localgeo.ipynb #8241c471
@@ -431,25 +441,42 @@ class PsiRegressor(nn.Module):
         "Prediction in psi units"
         return self(x, t) * self.psi_std.to(x.dtype) + self.psi_mean.to(x.dtype)
 
+# %% ../nbs/11_localgeo.ipynb #01b826c2
+@dataclass
+class PsiFit:
+    "How well `fit_psi_regressor` predicts psi: R^2 per DDIM step on the fitted and on the held-out chains"
+    timesteps:list # the DDIM timesteps, in sampling order
+    val_r2_per_step:list # R^2 on the held-out chains, per step
+    train_r2_per_step:list # R^2 on the fitted chains, per step
+    alpha_per_step:list # ridge penalty chosen by cross-validation, per step
+    n_train:int # fitted chains
+    n_val:int # held-out chains
+    n_features:int # features per step
+
+    def summary(self) -> dict:
+        "JSON-able copy of the fields"
+        return asdict(self)
+
 # %% ../nbs/11_localgeo.ipynb #576d5187
 def fit_psi_regressor(gen:DDIMGenerator, # the generator whose chains provide x_t
                       z:torch.Tensor, # initial latents (N, C, H, W), one chain each
                       psi:torch.Tensor, # psi(z) of the whole chain (N,), e.g. `local_geometry(gen, z).psi`
-                      val_frac:float=0.25, # chains held out of the fit (all their steps) to report R^2 on
+                      *,
+                      val_fraction:float=0.25, # chains held out of the fit (all their steps) to report R^2 on
                       alphas:Sequence[float]=tuple(np.logspace(-2, 5, 15)), # ridge penalties tried (leave-one-chain-out CV)
                       seed:int=0, # seed of the split into fitted and held-out chains
                       batch_size:int=256, # chains per UNet call when running them
                       progress:bool=True, # tqdm bar over batches of chains
-                     ) -> tuple[PsiRegressor, dict]:
-    "Fit a `PsiRegressor` on (x_t, t) -> psi(z) for every DDIM step; returns it and R^2 per step on fitted and on held-out chains"
+                     ) -> tuple[PsiRegressor, PsiFit]:
+    "Fit a `PsiRegressor` on (x_t, t) -> psi(z) for every DDIM step; returns it and its `PsiFit`"
     from sklearn.linear_model import RidgeCV
     psi = torch.as_tensor(check_finite('psi', psi), dtype=torch.float64).reshape(-1)
     if len(psi) != len(z): raise ValueError(f"psi has {len(psi)} values for {len(z)} latents")
-    val_frac = float(val_frac)
-    if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
+    val_fraction = float(val_fraction)
+    if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     N = len(z)
-    nv = int(round(val_frac * N))
-    if nv < 2 or N - nv < 2: raise ValueError(f"need at least 2 fitted and 2 held-out chains, got {N - nv} and {nv} from N={N}, val_frac={val_frac}")
+    nv = int(round(val_fraction * N))
+    if nv < 2 or N - nv < 2: raise ValueError(f"need at least 2 fitted and 2 held-out chains, got {N - nv} and {nv} from N={N}, val_fraction={val_fraction}")
     feats = []
     for i in tqdm(range(0, N, check_int('batch_size', batch_size, min=1)), desc='chains', disable=not progress, leave=False):
         _, x0 = gen.trajectory(z[i:i + batch_size], predictions=True)                       # (S, b, C, H, W)
@@ -461,15 +488,14 @@ def fit_psi_regressor(gen:DDIMGenerator, # the generator whose chains provide x_
     S, _, F = feats.shape
     coef, icpt, mu, sd = np.zeros((S, F)), np.zeros(S), np.zeros((S, F)), np.ones((S, F))
     r2 = lambda p, t: float(1 - ((p - t) ** 2).mean() / t.var())
-    info = dict(timesteps=[int(t) for t in gen.timesteps], val_r2_per_step=[], train_r2_per_step=[], alpha_per_step=[],
-                n_train=len(trn), n_val=nv, n_features=F)
+    info = PsiFit([int(t) for t in gen.timesteps], [], [], [], len(trn), nv, F)
     for k in range(S):
         mu[k] = feats[k, trn].mean(0); sd[k] = feats[k, trn].std(0) + 1e-8
         X = (feats[k] - mu[k]) / sd[k]
         m = RidgeCV(alphas=list(alphas)).fit(X[trn], y[trn])                                  # efficient leave-one-chain-out CV
         coef[k], icpt[k] = m.coef_, m.intercept_
-        info['val_r2_per_step'].append(r2(m.predict(X[va]), y[va])); info['train_r2_per_step'].append(r2(m.predict(X[trn]), y[trn]))
-        info['alpha_per_step'].append(float(m.alpha_))
+        info.val_r2_per_step.append(r2(m.predict(X[va]), y[va])); info.train_r2_per_step.append(r2(m.predict(X[trn]), y[trn]))
+        info.alpha_per_step.append(float(m.alpha_))
     t = lambda a: torch.as_tensor(a, dtype=torch.float64)
     reg = PsiRegressor(gen, t(coef), t(icpt), t(mu), t(sd), float(psi[trn].mean()), float(psi[trn].std()))
     return reg.eval(), info

@@ -86,9 +86,9 @@ def test_checkpoint_resumes_and_refuses_other_runs(tmp_path):
         if len(calls) == 3 and len(x) == 3: raise KeyboardInterrupt   # dies in the second chunk
         return x @ A.T
     with pytest.raises(KeyboardInterrupt):
-        local_geometry(f, z, P=5, batch_size=3, progress=False, checkpoint=ck)
+        local_geometry(f, z, P=5, chunk=3, progress=False, checkpoint=ck)
     calls.clear()
-    res = local_geometry(f, z, P=5, batch_size=3, progress=False, checkpoint=ck)
+    res = local_geometry(f, z, P=5, chunk=3, progress=False, checkpoint=ck)
     assert calls == [1, 3, 1]                       # shape probe, then only the two chunks not yet saved
     assert torch.allclose(res.psi, torch.linalg.slogdet(A).logabsdet.expand(7), atol=1e-9)
     with pytest.raises(ValueError, match='was written for other points'):
@@ -117,8 +117,8 @@ def test_guided_chain_zero_scale_and_regressor_recovers_a_linear_target():
     assert torch.allclose(guided_sample(G, z[:4], lambda x, t: x.flatten(1).sum(1), 0.0), plain, atol=1e-12)
     _, x0 = G.trajectory(z, predictions=True)
     target = psi_features(x0[1])[:, 10] - 2 * psi_features(x0[1])[:, 64]     # exact in the features of step 1
-    reg, info = fit_psi_regressor(G, z, target, val_frac=0.25, progress=False)
-    assert info['n_val'] == 30 and info['val_r2_per_step'][1] > 0.999
+    reg, info = fit_psi_regressor(G, z, target, val_fraction=0.25, progress=False)
+    assert info.n_val == 30 and info.val_r2_per_step[1] > 0.999
     # guiding towards higher r raises r of the final sample (the notebook checks the guided chain's JVPs)
     Gg = GuidedDDIMGenerator(G, reg, 1.0)
     with torch.no_grad(): up = Gg(z[:8])
