@@ -42,16 +42,14 @@ Threads on a shared machine: with the default (spinning) OpenMP wait policy and 
 also use, every parallel region waits for a descheduled spinning thread; small-op workloads such as (b) then ran 10-50x
 slower than on one thread (measured at load 3-4). Use `--threads 1`, or `OMP_WAIT_POLICY=PASSIVE`, there.
 
-Last line of output: a JSON object with keys `hessian_vmap_vs_loop_ratio` and `geodesics_per_s` (network metric),
-plus the details. Run on an otherwise idle machine; the load average is printed.
+Results: `hessian_vmap_vs_loop_ratio` and `geodesics_per_s` (network metric), plus the details. The common arguments
+and the record are those of benchmarks/common.py. Run on an otherwise idle machine.
 
     python benchmarks/geodesics.py --threads 1   # full sizes: 256 x 256 grid, 1000 geodesics, one torch thread
     python benchmarks/geodesics.py --compile     # also time the generic Hessian under torch.compile
     python benchmarks/geodesics.py --quick    # small sizes, seconds
     OMP_WAIT_POLICY=PASSIVE python benchmarks/geodesics.py --compile   # 2 threads on a shared machine
 """
-import argparse
-import json
 import math
 import os
 import resource
@@ -59,6 +57,7 @@ import time
 
 import torch
 
+from common import parser, start
 from hessgeo.core import ParamGrid
 from hessgeo.geodesics import GridMetric, HessianMetric, HyperbolicHalfPlane, RK4Shooter
 from hessgeo.potential import ICNNPotential, MLPPotential
@@ -85,6 +84,7 @@ def reference_metric_per_point(points, net):
 
 
 def best_of(fn, repeats: int) -> float:
+    "The shortest wall time of `repeats` calls of `fn`"
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
@@ -92,11 +92,12 @@ def best_of(fn, repeats: int) -> float:
 
 
 def max_rss_gb() -> float:
+    "Peak resident memory of this process so far, GB"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6   # Linux: KiB
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def main(argv=None):
+    ap = parser(__doc__)
     ap.add_argument('--grid', type=int, default=256, help='grid side for (a)')
     ap.add_argument('--n_geodesics', type=int, default=1000, help='geodesics shot in one batch for (b)')
     ap.add_argument('--n_steps', type=int, default=50, help='RK4 steps per geodesic for (b)')
@@ -107,16 +108,12 @@ def main():
     ap.add_argument('--chunk', type=int, default=None, help="points per call of our Hessians (default: HessianMetric's)")
     ap.add_argument('--repeats', type=int, default=2, help='timing repeats (best of)')
     ap.add_argument('--compile', action='store_true', help='also time the generic Hessian under torch.compile')
-    ap.add_argument('--threads', type=int, default=0, help='torch threads (0: leave the default)')
-    ap.add_argument('--quick', action='store_true', help='small sizes for a smoke test')
-    a = ap.parse_args()
+    run = start('geodesics', ap, argv)
+    a = run.args
     if a.quick: a.grid, a.n_geodesics, a.n_steps, a.width, a.geo_width, a.repeats = 48, 100, 10, 64, 16, 1
-    if a.threads: torch.set_num_threads(a.threads)
-    res = dict(device='cpu', torch_threads=torch.get_num_threads(), omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'),
-               load_average_before=os.getloadavg()[0],
-               grid=a.grid, width=a.width, depth=a.depth, dtype='float32')
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={res['omp_wait_policy']}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    res = dict(omp_wait_policy=os.environ.get('OMP_WAIT_POLICY', 'default'), grid=a.grid, width=a.width, depth=a.depth,
+               dtype='float32')
+    print(f"OMP_WAIT_POLICY={res['omp_wait_policy']}")
 
     # (a) Hessian metric on the grid, float32 as in the reference code
     net = MLPPotential((0.0, 0.0), (1.0, 1.0), width=a.width, depth=a.depth, layernorm=True, dtype=torch.float32).eval()
@@ -172,7 +169,7 @@ def main():
           f"(process peak RSS {rss_ref:.2f} GB)\n"
           f"    ours (HessianMetric: structured Hessian, chunks of {metric.chunk}): {t_ours:.2f} s (peak RSS {rss_ours:.2f} GB "
           f"before the others ran)\n"
-          f"    ratio {t_ref / t_ours:.2f} (target >= 5); max relative difference to the reference {diff:.1e}\n"
+          f"    ratio {t_ref / t_ours:.2f}; max relative difference to the reference {diff:.1e}\n"
           f"    for information: generic torch.func path (same chunks) {t_gen:.2f} s (ratio {t_ref / t_gen:.2f}; structured is "
           f"{t_gen / t_ours:.2f}x faster, max relative difference {diff_ours_gen:.1e}); reference loop on our chunks "
           f"{t_ref_chunked:.2f} s (ratio {t_ref_chunked / t_ours:.2f}); "
@@ -190,17 +187,18 @@ def main():
 
     # (b) geodesics per second, one batch
     B = a.n_geodesics
-    gen = torch.Generator().manual_seed(1)
+    gen = torch.Generator().manual_seed(a.seed + 1)
     ang = torch.rand(B, generator=gen, dtype=torch.float64) * 2 * math.pi
     dirs = torch.stack([torch.cos(ang), torch.sin(ang)], -1)
     p0 = (torch.rand(B, 2, generator=gen, dtype=torch.float64) - 0.5) * 0.6
     shooter = RK4Shooter(a.n_steps)
-    icnn = ICNNPotential([-1.0, -1.0], [1.0, 1.0], width=a.geo_width, depth=a.geo_depth, seed=1).eval()
+    icnn = ICNNPotential([-1.0, -1.0], [1.0, 1.0], width=a.geo_width, depth=a.geo_depth, seed=a.seed + 1).eval()
     gmetric = HessianMetric(icnn)
     with torch.no_grad():
         gp = gmetric.matrix(p0)
         speed = torch.einsum('bi,bij,bj->b', dirs, gp, dirs).sqrt()
         v0 = dirs * (0.3 / speed)[:, None]    # metric length 0.3
+        shooter.shoot(gmetric, p0[:2], v0[:2]); shooter.shoot(HessianMetric(icnn, structured=False), p0[:2], v0[:2])  # warm-up
         t0 = time.perf_counter(); cur = shooter.shoot(gmetric, p0, v0); t_net = time.perf_counter() - t0
         t0 = time.perf_counter(); cur_g = shooter.shoot(HessianMetric(icnn, structured=False), p0, v0); t_gen_geo = time.perf_counter() - t0
     geo_diff = float((cur.points - cur_g.points).abs().max())
@@ -215,15 +213,14 @@ def main():
     hyp = HyperbolicHalfPlane()
     ph = torch.stack([p0[:, 0], 1 + p0[:, 1]], -1)
     vh = dirs * ph[:, 1:] * 1.0
-    t_h = best_of(lambda: shooter.shoot(hyp, ph, vh), a.repeats)
     hgrid = ParamGrid((-3.0, 0.2), (3.0, 3.5), (128, 128))
     ghyp = GridMetric(hgrid, hyp.matrix(hgrid.tensor()))
+    shooter.shoot(hyp, ph[:2], vh[:2]); shooter.shoot(ghyp, ph[:2], vh[:2])   # warm-up
+    t_h = best_of(lambda: shooter.shoot(hyp, ph, vh), a.repeats)
     t_g = best_of(lambda: shooter.shoot(ghyp, ph, vh), a.repeats)
-    res.update(geodesics_per_s_hyperbolic_analytic=B / t_h, geodesics_per_s_grid_metric=B / t_g,
-               load_average_after=os.getloadavg()[0])
+    res.update(geodesics_per_s_hyperbolic_analytic=B / t_h, geodesics_per_s_grid_metric=B / t_g)
     print(f"    analytic hyperbolic metric (float64): {B / t_h:.0f} geodesics/s; 128 x 128 grid metric: {B / t_g:.0f} geodesics/s")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
-    print(json.dumps(res))
+    run.finish(res)
 
 
 if __name__ == '__main__':
