@@ -1,9 +1,9 @@
 """Make the README's figures in docs/ with the `hessgeo` jobs: each figure is what the job writes (or, for the
 diffusion plane, its three maps in one row), scaled down to about 90 dpi so the repository stays small.
 
-    python benchmarks/figures_readme.py                  # geodesic, diffusion, localgeo, salad (2 minutes on one loaded core)
-    python benchmarks/figures_readme.py --only geodesic,salad
-    python benchmarks/figures_readme.py --only ising     # the method from samples at tutorial 01's size (about a minute)
+    python tools/readme_figures.py                  # geodesic, diffusion, localgeo, salad (2 minutes on one loaded core)
+    python tools/readme_figures.py --only geodesic,salad
+    python tools/readme_figures.py --only ising     # the method from samples at tutorial 01's size (about a minute)
 
 The Ising and TASEP reconstruction figures at benchmark size come from `python benchmarks/reconstruct.py --figures docs`
 (a small TASEP run is too noisy to stand for the method, so there is no TASEP job here).
