@@ -15,11 +15,11 @@ import torch
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from .core import check_finite, check_positive, check_int, child_seeds, torch_generator, default_device, mean_and_error, jackknife
+from .core import check_finite, check_positive, check_int, child_seeds, torch_generator, resolve_device, mean_and_error, jackknife
 
 # %% auto #0
-__all__ = ['lattice_stats', 'pack_spins', 'unpack_spins', 'IsingSamples', 'rng_states', 'acceptance_table', 'sample_ising',
-           'ising_estimates']
+__all__ = ['lattice_stats', 'pack_spins', 'unpack_spins', 'IsingSamples', 'rng_states', 'acceptance_table', 'IsingEngine',
+           'run_chains', 'ScalarEngine', 'MultiSpinEngine', 'TorchEngine', 'sample_ising', 'ising_estimates']
 
 # %% ../nbs/01_ising.ipynb #d40af523
 def lattice_stats(spins, # int8 spins in {-1, +1}, shape (..., L, L)
@@ -143,6 +143,78 @@ def acceptance_table(T, # temperatures (P,)
     s = np.repeat([-1.0, 1.0], 5); n = np.tile([-4.0, -2.0, 0.0, 2.0, 4.0], 2)
     return np.exp(-np.maximum(2 * s * (K[:, None] * n + h[:, None]), 0.0))
 
+# %% ../nbs/01_ising.ipynb #e9d6baf4
+class IsingEngine:
+    "What `run_chains` drives: B lattices with their random streams; subclasses supply `sweeps` and `record`"
+    name = 'engine'
+    def __enter__(self): return self
+    def __exit__(self, *exc): return False
+
+    def prepare(self, burn_in:int, # burn-in sweeps the run will make
+               ) -> int:
+        "Tune on the first burn-in sweeps; returns how many sweeps that took (they count as burn-in)"
+        return 0
+
+    def sweeps(self, n:int, # sweeps to run
+              ):
+        "Run `n` sweeps of every lattice, recording nothing"
+        raise NotImplementedError
+
+    def record(self, n:int, # samples to make
+               sweeps_between:int, # sweeps before each sample
+               bonds:np.ndarray, # (B, S) int32: bond sums of sample t + k go to column t + k
+               mag:np.ndarray, # (B, S) int32: magnetisations, likewise
+               t:int, # index of the first sample
+               buf:np.ndarray|None, # (B, >= n, L, L) int8 for the lattices of the n samples, or None
+              ):
+        "Make samples t .. t+n-1: `sweeps_between` sweeps before each, then its statistics (and lattices into `buf`)"
+        raise NotImplementedError
+
+    def info(self) -> dict:
+        "What ran, for `IsingSamples.info`"
+        return dict(engine=self.name)
+
+# %% ../nbs/01_ising.ipynb #f99ee2ba
+def run_chains(engine:IsingEngine, # the engine holding the B lattices
+               n_samples:int, # samples recorded per lattice
+               *,
+               burn_in:int, # sweeps before the first sample
+               sweeps_between:int=1, # sweeps before each sample
+               keep_spins=True, # True (int8 lattices), 'packed' (bit-packed) or False (statistics only)
+               progress:bool=True, # show a tqdm progress bar
+               desc:str='ising', # label of the progress bar
+              ) -> tuple:
+    "Burn in, then record `n_samples` samples per lattice in memory-bounded chunks: (bonds, mag, spins, packed), each (B, S, ...)"
+    B, L, S, sb = engine.B, engine.L, n_samples, sweeps_between
+    N = L * L
+    bonds, mag = np.zeros((B, S), np.int32), np.zeros((B, S), np.int32)
+    spins = np.empty((B, S, L, L), np.int8) if keep_spins is True else None
+    packed = np.empty((B, S, (N + 7) // 8), np.uint8) if keep_spins == 'packed' else None
+    chunk = int(max(1, min(S, 5e7 // max(1, B * N * sb), 2**28 // max(1, B * N))))   # samples per chunk
+    buf = np.empty((B, chunk, L, L), np.int8) if keep_spins else None
+    step = max(1, chunk * sb)   # burn-in sweeps per chunk
+    with tqdm(total=burn_in + S * sb, unit='sweep', disable=not progress, desc=desc) as bar, engine:
+        done = engine.prepare(burn_in); bar.update(done)
+        for d in range(done, burn_in, step):
+            n = min(burn_in - d, step); engine.sweeps(n); bar.update(n)
+        for t in range(0, S, chunk):
+            n = min(chunk, S - t)
+            engine.record(n, sb, bonds, mag, t, buf)
+            if spins is not None: spins[:, t:t + n] = buf[:, :n]
+            if packed is not None: packed[:, t:t + n] = pack_spins(buf[:, :n])
+            bar.update(n * sb)
+    return bonds, mag, spins, packed
+
+# %% ../nbs/01_ising.ipynb #2b302fc5
+def _initial_spins(T, H, C, L, init, seed):
+    "Initial int8 lattices (P*C, L, L): ordered along sign(H) (+1 at H = 0), or uniformly random"
+    P = len(T)
+    if init == 'ordered':
+        sign = np.where(H >= 0, 1, -1).astype(np.int8)
+        return np.ascontiguousarray(np.broadcast_to(np.repeat(sign, C)[:, None, None], (P * C, L, L)))
+    rng = np.random.default_rng(child_seeds(seed, 1)[0] ^ np.uint64(0x5EED))
+    return np.where(rng.random((P * C, L, L)) < 0.5, -1, 1).astype(np.int8)
+
 # %% ../nbs/01_ising.ipynb #8c4b6a00
 @njit(inline='always', cache=True)
 def _metropolis_sweep(x, thr, s0, s1, s2, s3):
@@ -238,6 +310,60 @@ def _scalar_run(spins, thr, pidx, rng, n_samples, sweeps_between, n_wolff, padd,
             if keep: out_s[q, t] = x
         csize[q] += tot
         rng[q, 0] = s0; rng[q, 1] = s1; rng[q, 2] = s2; rng[q, 3] = s3
+
+# %% ../nbs/01_ising.ipynb #071aec0b
+class ScalarEngine(IsingEngine):
+    "Numba engine, one int8 lattice per thread: checkerboard Metropolis sweeps, each optionally followed by Wolff clusters"
+    name = 'numba:scalar'
+    def __init__(self, T:np.ndarray, # temperatures (P,)
+                 H:np.ndarray, # fields (P,)
+                 n_chains:int, # chains per point: lattice b belongs to point b // n_chains
+                 spins:np.ndarray, # initial int8 lattices (P*n_chains, L, L); copied
+                 seed:int, # master seed of the B xoshiro streams
+                 cluster:str|None=None, # None or 'wolff'
+                 cluster_updates:int|None=None, # Wolff clusters per sweep; None: set by a pilot run in `prepare`
+                ):
+        self.P, self.C = len(T), n_chains
+        self.x = np.array(spins, np.int8)
+        self.B, self.L = self.x.shape[0], self.x.shape[1]
+        at = acceptance_table(T, H)
+        self.thr = np.where(at >= 1, 2.0**53, np.floor(at * 2.0**53)).astype(np.int64)   # 53-bit thresholds
+        self.pidx = np.repeat(np.arange(self.P), n_chains)
+        self.rng = rng_states(seed, self.B)
+        K = 1 / T
+        self.h, self.padd = H / T, np.floor(-np.expm1(-2 * K) * 2.0**53).astype(np.int64)
+        self.cluster, self.cluster_updates = cluster, cluster_updates
+        self.nw = np.full(self.P, cluster_updates if cluster == 'wolff' and cluster_updates else 0, np.int64)
+        self.csize, self.rec_size, self.rec_sweeps = np.zeros(self.B, np.int64), np.zeros(self.B, np.int64), 0
+        self._none, self._dummy = np.zeros((self.B, 0), np.int32), np.zeros((self.B, 1, self.L, self.L), np.int8)
+
+    def _run(self, n, nw):
+        _scalar_run(self.x, self.thr, self.pidx, self.rng, 1, n, nw, self.padd, self.h, self._none, self._none,
+                    self._dummy, False, 0, self.csize)
+
+    def prepare(self, burn_in):
+        "With Wolff clusters and no `cluster_updates`: a pilot run (half the burn-in, >= 10 sweeps, one cluster per sweep) sets the count per point"
+        if self.cluster != 'wolff' or self.cluster_updates is not None: return 0
+        P, C, N = self.P, self.C, self.L * self.L
+        n_pilot, one = max(10, burn_in // 2), np.ones(P, np.int64)
+        self._run(n_pilot - n_pilot // 2, one); self.csize[:] = 0
+        self._run(n_pilot // 2, one)
+        mean_size = self.csize.reshape(P, C).sum(1) / (C * (n_pilot // 2))
+        self.nw[:] = np.clip(np.round(N / np.maximum(mean_size, 1.0)), 1, N).astype(np.int64)
+        return min(n_pilot, burn_in)
+
+    def sweeps(self, n): self._run(n, self.nw)
+
+    def record(self, n, sweeps_between, bonds, mag, t, buf):
+        keep = buf is not None
+        _scalar_run(self.x, self.thr, self.pidx, self.rng, n, sweeps_between, self.nw, self.padd, self.h, bonds, mag,
+                    buf if keep else self._dummy, keep, t, self.rec_size)
+        self.rec_sweeps += n * sweeps_between
+
+    def info(self):
+        if self.cluster != 'wolff': return dict(engine=self.name)
+        mean = self.rec_size.reshape(self.P, self.C).sum(1) / np.maximum(1, self.C * self.rec_sweeps * self.nw)
+        return dict(engine=self.name, cluster_updates=self.nw.copy(), mean_cluster_size=mean)
 
 # %% ../nbs/01_ising.ipynb #94463438
 _KMAX = 53
@@ -338,6 +464,75 @@ def _msc_tables(T, H, lane_point):
     PB = np.bitwise_or.reduce(np.where(digits[lp].astype(bool), lane[None, :, None, None], _U(0)), axis=1)  # (G, 53, 10)
     return np.ascontiguousarray(AL), np.ascontiguousarray(PB)
 
+# %% ../nbs/01_ising.ipynb #251b3a51
+def _words_from_spins(x, G):
+    "Pack int8 lattices (B, L, L) into multi-spin words (G, L, L): bit b of group g is lattice 64g + b"
+    B, L = x.shape[0], x.shape[1]
+    bits = np.zeros((G * 64, L, L), np.uint64)
+    bits[:B] = (x > 0)
+    bits[B:] = (x[0] > 0)  # spare lanes copy lattice 0
+    bits = bits.reshape(G, 64, L, L) << np.arange(64, dtype=np.uint64)[None, :, None, None]
+    return np.bitwise_or.reduce(bits, axis=1)
+
+# %% ../nbs/01_ising.ipynb #04994cdc
+class MultiSpinEngine(IsingEngine):
+    "Numba multi-spin engine: lattices 64 to a machine word, threads over whole groups or over the rows of one group"
+    name = 'numba:multispin'
+    def __init__(self, T:np.ndarray, # temperatures (P,)
+                 H:np.ndarray, # fields (P,)
+                 n_chains:int, # chains per point: lattice b belongs to point b // n_chains
+                 spins:np.ndarray, # initial int8 lattices (P*n_chains, L, L)
+                 seed:int, # master seed of the G*L row streams
+                ):
+        B, L = spins.shape[0], spins.shape[1]
+        self.B, self.L, self.G = B, L, (B + 63) // 64
+        lane_point = np.zeros(self.G * 64, np.int64); lane_point[:B] = np.repeat(np.arange(len(T)), n_chains)
+        self.AL, self.PB = _msc_tables(T, H, lane_point.reshape(self.G, 64))
+        self.W = _words_from_spins(spins, self.G)
+        self.rng = rng_states(seed, self.G * L).reshape(self.G, L, 4)
+        self.by_rows = self.G == 1 and L >= 256   # one huge group: rows over threads; else whole groups per thread
+        self.driver, self.per_sweep = None, None
+        self._none, self._dummy = np.zeros((B, 0), np.int32), np.empty((B, 1, L, L), np.int8)
+
+    def sweeps(self, n):
+        if self.by_rows: _msc_sweeps(self.W, self.AL, self.PB, self.rng, n)
+        else: _msc_run_groups(self.W, self.AL, self.PB, self.rng, self.B, 1, n, self._none, self._none, 0, self._dummy, False)
+
+    def _timed(self, by_rows, k):
+        "Seconds for `k` sweeps with the chosen driver, after one untimed sweep and measurement (compilation)"
+        self.by_rows = by_rows; self.sweeps(1)
+        if by_rows: _msc_measure(self.W, self.B, np.zeros((self.B, 1), np.int32), np.zeros((self.B, 1), np.int32), 0, self._dummy, False, 0)
+        t0 = time.perf_counter(); self.sweeps(k)
+        return time.perf_counter() - t0
+
+    def prepare(self, burn_in):
+        "One group of moderate lattices on several threads, >= 40 burn-in sweeps: time both drivers on the first ones (same chain either way), keep the faster"
+        L, N = self.L, self.L * self.L
+        if not (self.G == 1 and 32 <= L < 256 and numba.get_num_threads() > 1 and burn_in >= 40):
+            self.driver = 'rows' if self.by_rows else 'groups'
+            return 0
+        k = min(burn_in // 4, max(10, int(2e7 // (64 * N))))
+        t_rows, t_grp = self._timed(True, k), self._timed(False, k)
+        self.by_rows, self.per_sweep = t_rows < t_grp, min(t_rows, t_grp) / k
+        self.driver = 'rows' if self.by_rows else 'groups'
+        return 2 * k + 2
+
+    def record(self, n, sweeps_between, bonds, mag, t, buf):
+        keep = buf is not None
+        out, t0 = buf if keep else self._dummy, time.perf_counter()
+        if self.by_rows:
+            for k in range(n):
+                _msc_sweeps(self.W, self.AL, self.PB, self.rng, sweeps_between)
+                _msc_measure(self.W, self.B, bonds, mag, t + k, out, keep, k)
+        else: _msc_run_groups(self.W, self.AL, self.PB, self.rng, self.B, n, sweeps_between, bonds, mag, t, out, keep)
+        # rows got much slower than timed (other processes took the cores): go back to groups
+        if self.by_rows and self.per_sweep is not None and time.perf_counter() - t0 > 4 * n * sweeps_between * self.per_sweep + 0.05:
+            self.by_rows = False
+
+    def info(self):
+        d = self.driver + (', then groups' if self.driver == 'rows' and not self.by_rows else '')
+        return dict(engine=self.name, driver=d)
+
 # %% ../nbs/01_ising.ipynb #5a9641f1
 def _torch_sweep(s, # int8 lattices (B, L, L)
                  table, # acceptance probabilities (B*10,) float32
@@ -367,6 +562,54 @@ def _torch_stats(s):
     b = (s32 * (s32.roll(-1, 1) + s32.roll(-1, 2))).sum((1, 2))
     return b.to(torch.int64), s32.sum((1, 2)).to(torch.int64)
 
+# %% ../nbs/01_ising.ipynb #e0efb595
+class TorchEngine(IsingEngine):
+    "Torch engine: all lattices as one (B, L, L) int8 tensor on any device, checkerboard Metropolis by `torch.roll`"
+    def __init__(self, T:np.ndarray, # temperatures (P,)
+                 H:np.ndarray, # fields (P,)
+                 n_chains:int, # chains per point: lattice b belongs to point b // n_chains
+                 spins:np.ndarray, # initial int8 lattices (P*n_chains, L, L)
+                 seed:int, # seed of the device's torch generator
+                 device:torch.device, # where the lattices live
+                 compile:bool=False, # wrap the sweep in torch.compile (falls back to eager mode with a warning)
+                ):
+        dev = torch.device(device)
+        self.name, self.dev = f'torch:{dev.type}', dev
+        self.B, self.L = spins.shape[0], spins.shape[1]
+        B, L = self.B, self.L
+        self.s = torch.as_tensor(spins, device=dev)
+        self.table = torch.as_tensor(np.repeat(acceptance_table(T, H), n_chains, axis=0), dtype=torch.float32, device=dev).reshape(-1)
+        self.offs = (torch.arange(B, device=dev) * 10).view(B, 1, 1)
+        ij = torch.arange(L, device=dev)
+        par = (ij[:, None] + ij[None, :]) % 2
+        self.masks = torch.stack([par == 0, par == 1])
+        self.gen = torch_generator(seed, dev)
+        self.sweep = _torch_sweep
+        if compile:
+            try: self.sweep = torch.compile(_torch_sweep, dynamic=False)
+            except Exception as e: warnings.warn(f"torch.compile unavailable ({e}); using eager mode")
+        self._threads = _torch_threads(1 if dev.type == 'cpu' and B * L * L < 2**16 else None)
+
+    def __enter__(self): self._threads.__enter__(); return self
+    def __exit__(self, *exc): return self._threads.__exit__(*exc)
+
+    def sweeps(self, n):
+        for _ in range(n):
+            try: self.s = self.sweep(self.s, self.table, self.offs, self.masks, self.gen)
+            except Exception as e:
+                if self.sweep is _torch_sweep: raise
+                warnings.warn(f"torch.compile failed ({type(e).__name__}); using eager mode"); self.sweep = _torch_sweep
+                self.s = self.sweep(self.s, self.table, self.offs, self.masks, self.gen)
+
+    def record(self, n, sweeps_between, bonds, mag, t, buf):
+        bb, mm, kept = [], [], []
+        for _ in range(n):
+            self.sweeps(sweeps_between)
+            b_, m_ = _torch_stats(self.s); bb.append(b_); mm.append(m_)
+            if buf is not None: kept.append(self.s)
+        bonds[:, t:t + n] = torch.stack(bb, 1).cpu().numpy(); mag[:, t:t + n] = torch.stack(mm, 1).cpu().numpy()
+        if buf is not None: buf[:, :n] = torch.stack(kept, 1).cpu().numpy()
+
 # %% ../nbs/01_ising.ipynb #861b95d5
 def _ising_inputs(T, H, L, n_samples, n_chains, burn_in, sweeps_between, seed, backend, cluster, cluster_updates, keep_spins, init):
     "Validate and normalise the arguments of `sample_ising`"
@@ -389,36 +632,18 @@ def _ising_inputs(T, H, L, n_samples, n_chains, burn_in, sweeps_between, seed, b
     if init not in ('ordered', 'random'): raise ValueError(f"init must be 'ordered' or 'random', got {init!r}")
     return T, H, L, n_samples, n_chains, burn_in, sweeps_between, seed, cluster_updates
 
-# %% ../nbs/01_ising.ipynb #19629ee5
-def _initial_spins(T, H, C, L, init, seed):
-    "Initial int8 lattices (P*C, L, L): ordered along sign(H) (+1 at H = 0), or uniformly random"
-    P = len(T)
-    if init == 'ordered':
-        sign = np.where(H >= 0, 1, -1).astype(np.int8)
-        return np.ascontiguousarray(np.broadcast_to(np.repeat(sign, C)[:, None, None], (P * C, L, L)))
-    rng = np.random.default_rng(child_seeds(seed, 1)[0] ^ np.uint64(0x5EED))
-    return np.where(rng.random((P * C, L, L)) < 0.5, -1, 1).astype(np.int8)
-
-def _words_from_spins(x, G):
-    "Pack int8 lattices (B, L, L) into multi-spin words (G, L, L): bit b of group g is lattice 64g + b"
-    B, L = x.shape[0], x.shape[1]
-    bits = np.zeros((G * 64, L, L), np.uint64)
-    bits[:B] = (x > 0)
-    bits[B:] = (x[0] > 0)  # spare lanes copy lattice 0
-    bits = bits.reshape(G, 64, L, L) << np.arange(64, dtype=np.uint64)[None, :, None, None]
-    return np.bitwise_or.reduce(bits, axis=1)
-
 # %% ../nbs/01_ising.ipynb #dfa9efdc
 def sample_ising(T, # temperatures, scalar or (P,), > 0
                  H, # fields, scalar or (P,)
                  L:int, # lattice side (even, >= 4)
                  n_samples:int, # samples recorded per chain
+                 *,
                  n_chains:int=1, # independent chains per point
                  burn_in:int=1000, # sweeps before the first sample
                  sweeps_between:int=1, # sweeps before each sample
                  seed:int=0, # master seed; same seed, same samples (per engine)
-                 backend:str='auto', # 'auto', 'numba' (CPU) or 'torch' (any device)
-                 device=None, # torch device for backend 'torch' (default: CUDA if present)
+                 backend:str='auto', # 'auto' (from the device), 'numba' (CPU) or 'torch' (any device)
+                 device=None, # the package's device rule: None = CUDA when present, else the CPU
                  cluster:str|None=None, # None or 'wolff' (numba only)
                  progress:bool=True, # show a tqdm progress bar
                  keep_spins=True, # True (int8 lattices), 'packed' (bit-packed) or False (statistics only)
@@ -430,142 +655,26 @@ def sample_ising(T, # temperatures, scalar or (P,), > 0
     "Sample the periodic 2-D Ising model at P points (T, H) with C chains each: checkerboard Metropolis, optionally with Wolff clusters"
     T, H, L, S, C, burn_in, sb, seed, cluster_updates = _ising_inputs(
         T, H, L, n_samples, n_chains, burn_in, sweeps_between, seed, backend, cluster, cluster_updates, keep_spins, init)
-    if backend == 'auto':
-        dev = torch.device(device) if device is not None else default_device()
-        backend = 'torch' if dev.type == 'cuda' else 'numba'
-    if backend == 'torch' and cluster is not None: raise ValueError(f"cluster={cluster!r} is only implemented for backend='numba'")
-    P, N, B = len(T), L * L, len(T) * C
+    dev, auto = resolve_device(device), backend == 'auto'
+    if auto: backend = 'numba' if dev.type == 'cpu' else 'torch'
+    if backend == 'numba' and device is not None and dev.type != 'cpu':
+        raise ValueError(f"backend='numba' runs on the CPU, got device={str(device)!r}; use backend='torch' or 'auto'")
+    if backend == 'torch' and cluster is not None:
+        raise ValueError(f"cluster={cluster!r} is only implemented for backend='numba'" + (f" (device {str(dev)!r} chose the torch engine: pass device='cpu')" if auto else ''))
+    use_msc = backend == 'numba' and ((len(T) * C >= 16) if multispin is None else bool(multispin))
+    if use_msc and cluster is not None:
+        if multispin: raise ValueError("multispin=True cannot be combined with cluster moves")
+        use_msc = False
     x0 = _initial_spins(T, H, C, L, init, seed)
-    bonds, mag = np.zeros((B, S), np.int32), np.zeros((B, S), np.int32)
-    spins = np.empty((B, S, L, L), np.int8) if keep_spins is True else None
-    packed = np.empty((B, S, (N + 7) // 8), np.uint8) if keep_spins == 'packed' else None
-    chunk = int(max(1, min(S, 5e7 // max(1, B * N * sb), 2**28 // max(1, B * N))))
-    bar = tqdm(total=burn_in + S * sb, unit='sweep', disable=not progress, desc=f'ising L={L} P={P} C={C}')
     t0 = time.perf_counter()
-    info = dict(burn_in=burn_in, sweeps_between=sb, seed=seed, cluster=cluster, init=init)
-
-    def store(t0_, buf):  # buf (B, n, L, L) int8 lattices for samples t0_..t0_+n-1
-        if spins is not None: spins[:, t0_:t0_ + buf.shape[1]] = buf
-        if packed is not None: packed[:, t0_:t0_ + buf.shape[1]] = pack_spins(buf)
-
-    if backend == 'torch':
-        dev = torch.device(device) if device is not None else default_device()
-        info['engine'] = f'torch:{dev.type}'
-        s = torch.as_tensor(x0, device=dev)
-        table = torch.as_tensor(np.repeat(acceptance_table(T, H), C, axis=0), dtype=torch.float32, device=dev).reshape(-1)
-        offs = (torch.arange(B, device=dev) * 10).view(B, 1, 1)
-        ij = torch.arange(L, device=dev)
-        par = (ij[:, None] + ij[None, :]) % 2
-        masks = torch.stack([par == 0, par == 1])
-        gen = torch_generator(seed, dev)
-        sweep = _torch_sweep
-        if compile:
-            try: sweep = torch.compile(_torch_sweep, dynamic=False)
-            except Exception as e: warnings.warn(f"torch.compile unavailable ({e}); using eager mode")
-        def run(n):
-            nonlocal s, sweep
-            for _ in range(n):
-                try: s = sweep(s, table, offs, masks, gen)
-                except Exception as e:
-                    if sweep is _torch_sweep: raise
-                    warnings.warn(f"torch.compile failed ({type(e).__name__}); using eager mode"); sweep = _torch_sweep
-                    s = sweep(s, table, offs, masks, gen)
-        with _torch_threads(1 if dev.type == 'cpu' and B * N < 2**16 else None):
-            for done in range(0, burn_in, max(1, chunk * sb)):
-                n = min(burn_in - done, max(1, chunk * sb)); run(n); bar.update(n)
-            for t in range(0, S, chunk):
-                n = min(chunk, S - t)
-                bb, mm, buf = [], [], []
-                for _ in range(n):
-                    run(sb)
-                    b_, m_ = _torch_stats(s); bb.append(b_); mm.append(m_)
-                    if keep_spins: buf.append(s)
-                bonds[:, t:t + n] = torch.stack(bb, 1).cpu().numpy(); mag[:, t:t + n] = torch.stack(mm, 1).cpu().numpy()
-                if keep_spins: store(t, torch.stack(buf, 1).cpu().numpy())
-                bar.update(n * sb)
-    else:
-        use_msc = (B >= 16) if multispin is None else bool(multispin)
-        if cluster is not None and use_msc:
-            if multispin: raise ValueError("multispin=True cannot be combined with cluster moves")
-            use_msc = False
-        if use_msc:
-            info['engine'] = 'numba:multispin'
-            G = (B + 63) // 64
-            lane_point = np.zeros(G * 64, np.int64); lane_point[:B] = np.repeat(np.arange(P), C)
-            AL, PB = _msc_tables(T, H, lane_point.reshape(G, 64))
-            W = _words_from_spins(x0, G)
-            rng = rng_states(seed, G * L).reshape(G, L, 4)
-            by_rows = G == 1 and L >= 256  # one huge group: split rows over threads; else whole groups per thread
-            empty_b = np.zeros((B, 0), np.int32)
-            buf = np.empty((B, chunk if keep_spins else 1, L, L), np.int8)
-            def sweeps(n):
-                if by_rows: _msc_sweeps(W, AL, PB, rng, n)
-                else: _msc_run_groups(W, AL, PB, rng, B, 1, n, empty_b, empty_b, 0, buf, False)
-            done = 0
-            if G == 1 and 32 <= L < 256 and numba.get_num_threads() > 1 and burn_in >= 40:
-                # both drivers make the same chain, so pick the faster one on the first burn-in sweeps
-                k = min(burn_in // 4, max(10, int(2e7 // (64 * N))))
-                by_rows = True; sweeps(1); t_ = time.perf_counter(); sweeps(k); t_rows = time.perf_counter() - t_
-                by_rows = False; sweeps(1); t_ = time.perf_counter(); sweeps(k); t_grp = time.perf_counter() - t_
-                by_rows = t_rows < t_grp; done = 2 * k + 2; bar.update(done)
-                per_sweep = min(t_rows, t_grp) / k
-            else: per_sweep = None
-            def recheck(dt, n):  # rows got much slower than timed (other processes took the cores): go back to groups
-                nonlocal by_rows
-                if by_rows and per_sweep is not None and dt > 4 * n * per_sweep + 0.05: by_rows = False
-            info['driver'] = 'rows' if by_rows else 'groups'
-            for done in range(done, burn_in, max(1, chunk * sb)):
-                n = min(burn_in - done, max(1, chunk * sb)); sweeps(n); bar.update(n)
-            for t in range(0, S, chunk):
-                n = min(chunk, S - t); t_ = time.perf_counter()
-                if by_rows:
-                    for k in range(n):
-                        _msc_sweeps(W, AL, PB, rng, sb)
-                        _msc_measure(W, B, bonds, mag, t + k, buf, bool(keep_spins), k)
-                else: _msc_run_groups(W, AL, PB, rng, B, n, sb, bonds, mag, t, buf, bool(keep_spins))
-                recheck(time.perf_counter() - t_, n * sb)
-                if keep_spins: store(t, buf[:, :n])
-                bar.update(n * sb)
-            if info['driver'] == 'rows' and not by_rows: info['driver'] = 'rows, then groups'
-        else:
-            info['engine'] = 'numba:scalar'
-            pidx = np.repeat(np.arange(P), C)
-            x = x0.copy()
-            thr = np.where(acceptance_table(T, H) >= 1, 2.0**53, np.floor(acceptance_table(T, H) * 2.0**53)).astype(np.int64)
-            rng = rng_states(seed, B)
-            K, h = 1 / T, H / T
-            padd = np.floor(-np.expm1(-2 * K) * 2.0**53).astype(np.int64)
-            nw = np.zeros(P, np.int64)
-            csize = np.zeros(B, np.int64)
-            empty_b = np.zeros((B, 0), np.int32)
-            dummy = np.zeros((B, 1, L, L), np.int8)
-            def sweeps(n, nw):
-                _scalar_run(x, thr, pidx, rng, 1, n, nw, padd, h, empty_b, empty_b, dummy, False, 0, csize)
-            done = 0
-            if cluster == 'wolff':
-                if cluster_updates is not None: nw[:] = cluster_updates
-                else:  # pilot: one cluster per sweep; the mean cluster size over its second half sets the count
-                    n_pilot = max(10, burn_in // 2)
-                    sweeps(n_pilot - n_pilot // 2, np.ones(P, np.int64)); csize[:] = 0
-                    sweeps(n_pilot // 2, np.ones(P, np.int64))
-                    mean_size = csize.reshape(P, C).sum(1) / (C * (n_pilot // 2))
-                    nw[:] = np.clip(np.round(N / np.maximum(mean_size, 1.0)), 1, N).astype(np.int64)
-                    done = min(n_pilot, burn_in); bar.update(done)
-                info['cluster_updates'] = nw.copy()
-            csize[:] = 0
-            for d in range(done, burn_in, max(1, chunk * sb)):
-                n = min(burn_in - d, max(1, chunk * sb)); sweeps(n, nw); bar.update(n)
-            buf = np.empty((B, chunk if keep_spins else 1, L, L), np.int8)
-            for t in range(0, S, chunk):
-                n = min(chunk, S - t)
-                _scalar_run(x, thr, pidx, rng, n, sb, nw, padd, h, bonds, mag, buf, bool(keep_spins), t, csize)
-                if keep_spins: store(t, buf[:, :n])
-                bar.update(n * sb)
-            if cluster == 'wolff': info["mean_cluster_size"] = csize.reshape(P, C).sum(1) / np.maximum(1, C * S * sb * nw)
-    bar.close()
-    info['seconds'] = time.perf_counter() - t0
-    info['spin_updates'] = float(B) * N * (burn_in + S * sb)
-    rs = lambda a: None if a is None else a.reshape(P, C, S, *a.shape[2:])
+    if backend == 'torch': engine = TorchEngine(T, H, C, x0, seed, dev, compile=compile)
+    elif use_msc: engine = MultiSpinEngine(T, H, C, x0, seed)
+    else: engine = ScalarEngine(T, H, C, x0, seed, cluster=cluster, cluster_updates=cluster_updates)
+    bonds, mag, spins, packed = run_chains(engine, S, burn_in=burn_in, sweeps_between=sb, keep_spins=keep_spins,
+                                           progress=progress, desc=f'ising L={L} P={len(T)} C={C}')
+    info = dict(burn_in=burn_in, sweeps_between=sb, seed=seed, cluster=cluster, init=init, **engine.info(),
+                seconds=time.perf_counter() - t0, spin_updates=float(len(x0)) * L * L * (burn_in + S * sb))
+    rs = lambda a: None if a is None else a.reshape(len(T), C, S, *a.shape[2:])
     return IsingSamples(T=T, H=H, L=L, bonds=rs(bonds), mag=rs(mag), spins=rs(spins), packed=rs(packed), info=info)
 
 # %% ../nbs/01_ising.ipynb #6d451400

@@ -2,6 +2,7 @@
 import numba
 import numpy as np
 import pytest
+import torch
 
 from hessgeo.core import mean_and_error
 from hessgeo.ising import IsingSamples, lattice_stats, pack_spins, sample_ising, unpack_spins
@@ -89,6 +90,24 @@ def test_bad_input(bad, msg):
     kw = dict(T=2.0, H=0.0, L=8, n_samples=4, progress=False) | bad
     with pytest.raises(ValueError) as e: sample_ising(**kw)
     assert msg in str(e.value)
+
+
+def test_device_rule():
+    # the engine follows core.resolve_device: the CPU gets the numba engines; device names are checked before any work
+    r = sample_ising(2.3, 0.0, 8, 2, n_chains=16, burn_in=1, device='cpu', progress=False)
+    assert r.info['engine'] == 'numba:multispin'
+    with pytest.raises(ValueError, match="'meta'"): sample_ising(2.3, 0.0, 8, 2, device='meta', progress=False)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="backend='numba' runs on the CPU"):
+            sample_ising(2.3, 0.0, 8, 2, backend='numba', device='cuda', progress=False)
+        assert sample_ising(2.3, 0.0, 8, 2, progress=False).info['engine'] == 'torch:cuda'
+    else:
+        with pytest.raises(ValueError, match="'cuda'"): sample_ising(2.3, 0.0, 8, 2, device='cuda', progress=False)
+
+
+def test_wolff_mean_cluster_size_is_over_the_recorded_sweeps():
+    r = sample_ising([2.0, 2.27], [0.0, 0.02], 8, 10, n_chains=4, burn_in=200, cluster='wolff', seed=1, progress=False)
+    assert (r.info['mean_cluster_size'] <= 64).all()   # a cluster never holds more than the N = 64 sites
 
 
 def test_engines_agree_statistically():
