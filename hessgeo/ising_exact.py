@@ -91,8 +91,10 @@ def _kaufman_log_z_torch(K:torch.Tensor, m:int, n:int) -> torch.Tensor:
     "Kaufman's ln Z of the m x n torus at H = 0 for a float64 tensor of couplings K > 0 (differentiable)"
     k = torch.arange(1, 2 * n, dtype=K.dtype, device=K.device)
     Ku = K.unsqueeze(-1)
-    c = torch.cosh(2 * Ku) ** 2 / torch.sinh(2 * Ku) - torch.cos(math.pi * k / n)
-    gam = torch.cat([(2 * Ku + torch.log(torch.tanh(Ku))), torch.arccosh(c)], -1)  # gamma_0 .. gamma_{2n-1}
+    # gamma_k = arccosh(cosh(2K)^2 / sinh(2K) - cos(pi k / n)) in log space: cosh(2K)^2 overflows float64 from K = 178 on
+    log_a = _log2cosh(2 * Ku) - _log2sinh_abs(2 * Ku) + _log2cosh(2 * Ku) - math.log(2)     # ln(cosh^2 / sinh) >= ln 2
+    log_c = log_a + torch.log1p(-torch.cos(math.pi * k / n) * torch.exp(-log_a))            # c >= a - 1 >= 1
+    gam = torch.cat([(2 * Ku + torch.log(torch.tanh(Ku))), log_c + torch.log1p(torch.sqrt(-torch.expm1(-2 * log_c)))], -1)  # gamma_0 .. gamma_{2n-1}
     x = m * gam / 2
     odd, even = x[..., 1::2], x[..., 0::2]
     l1, l2 = _log2cosh(odd).sum(-1), _log2sinh_abs(odd).sum(-1)
@@ -102,7 +104,7 @@ def _kaufman_log_z_torch(K:torch.Tensor, m:int, n:int) -> torch.Tensor:
     x0, l4_rest = x[..., 0], _log2sinh_abs(even[..., 1:]).sum(-1)
     y4 = torch.sign(x0) * -torch.expm1(-2 * x0.abs()) * torch.exp(x0.abs() + l4_rest - a)
     log_y = a + torch.log1p(y4)
-    return -math.log(2) + (m * n / 2) * torch.log(2 * torch.sinh(2 * K)) + log_y
+    return -math.log(2) + (m * n / 2) * _log2sinh_abs(2 * K) + log_y
 
 # %% ../nbs/02_ising_exact.ipynb #1ffcea76
 def _check_Kmn(K, m, n):
