@@ -32,10 +32,10 @@ def directives(source:str) -> tuple[dict, str]:
     return found, '\n'.join(lines)
 
 
-def rebase(target:str, src:Path=NB.parent, dst:Path=ROOT) -> str:
+def rebase(link:str, src:Path=NB.parent, dst:Path=ROOT) -> str:
     "A link target relative to folder `src` made relative to folder `dst` (URLs and anchors unchanged)"
-    if re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', target, re.I): return target
-    path, hash_, anchor = target.partition('#')
+    if re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', link, re.I): return link
+    path, hash_, anchor = link.partition('#')
     return Path(os.path.relpath(src / path, dst)).as_posix() + hash_ + anchor
 
 
