@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,9 +26,9 @@ from . import __version__
 from .core import ParamGrid, atomic_path, check_finite, check_int, check_positive, child_seeds, resolve_device
 
 # %% auto #0
-__all__ = ['LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_sample', 'load_default_model', 'DigitClassifier',
-           'load_digit_classifier', 'digit_images16', 'embed_images', 'load_sd_pipeline', 'PlaneSampler', 'PlaneRun',
-           'sample_plane', 'tiny_sd_model', 'launch_main']
+__all__ = ['LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_scheduler', 'ddim_step', 'ddim_loop', 'ddim_sample',
+           'load_default_model', 'DigitClassifier', 'load_digit_classifier', 'digit_images16', 'embed_images',
+           'load_sd_pipeline', 'PlaneSampler', 'PlaneRun', 'sample_plane', 'tiny_sd_model', 'launch_main']
 
 # %% ../nbs/09_diffusion.ipynb #a5a89546
 def _is_transformed(t:torch.Tensor) -> bool:
@@ -155,10 +155,38 @@ def _resolve_half(half:bool|str, # float16 wanted: True, False or 'auto' (= on C
         raise ValueError("half precision (float16) is for GPUs: on the CPU torch has no fast float16 convolutions; use half=False or 'auto' with device='cpu'")
     return half
 
+# %% ../nbs/09_diffusion.ipynb #5d0d3a11
+def ddim_scheduler(scheduler, # any diffusers scheduler: its config is turned into DDIM
+                   steps:int, # number of DDIM steps
+                  ):
+    "A private `DDIMScheduler` built from `scheduler`'s config with `steps` timesteps set (the caller's scheduler is left as it was)"
+    from diffusers import DDIMScheduler
+    sched = DDIMScheduler.from_config(scheduler.config)
+    sched.set_timesteps(check_int('steps', steps, min=1))
+    return sched
+
+def ddim_step(sched, # a DDIM scheduler from `ddim_scheduler`
+              eps:torch.Tensor, # the noise prediction at (x, t)
+              t, # the current timestep
+              x:torch.Tensor, # x_t
+             ) -> torch.Tensor:
+    "One deterministic DDIM update (eta = 0): x_t -> the sample at the next timestep of the schedule"
+    return sched.step(eps, t, x, eta=0.0).prev_sample
+
+def ddim_loop(sched, # a DDIM scheduler from `ddim_scheduler`
+              z:torch.Tensor, # initial latents (B, C, H, W)
+              step:Callable, # step(x, t) -> x at the next timestep, e.g. `ddim_step` of the UNet's noise prediction
+             ) -> torch.Tensor:
+    "The DDIM chain from `z`: x_T = z * init_noise_sigma, then `step` at every timestep; differentiable unless run under inference_mode"
+    x = z * sched.init_noise_sigma
+    for t in sched.timesteps: x = step(x, t)
+    return x
+
 # %% ../nbs/09_diffusion.ipynb #8a54444d
 def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
                 scheduler, # diffusers scheduler; a DDIM copy of its config is used
                 latents:torch.Tensor, # initial noise (B, C, H, W)
+                *,
                 steps:int=25, # DDIM steps
                 batch_size:int|None=None, # latents per UNet call (default: all)
                 progress:bool=True, # show a progress bar over batches
@@ -177,9 +205,7 @@ def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
     if latents.ndim != 4 or tuple(latents.shape[1:]) != tuple(want):
         raise ValueError(f"latents of shape {tuple(latents.shape)} do not match the model's latent shape (B, {', '.join(map(str, want))})")
     check_finite('latents', latents)
-    from diffusers import DDIMScheduler
-    sched = DDIMScheduler.from_config(scheduler.config)
-    sched.set_timesteps(steps)
+    sched = ddim_scheduler(scheduler, steps)
     p = next(unet.parameters())
     dev, dt = p.device, p.dtype
     B = len(latents)
@@ -192,19 +218,19 @@ def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
     out = []
     for i in tqdm(range(0, B, bs), disable=not progress, desc='DDIM', unit='batch'):
         sl = slice(i, min(i + bs, B))
-        x = latents[sl].to(dev, dt) * sched.init_noise_sigma
         kw = {}
         if class_labels is not None: kw['class_labels'] = torch.as_tensor(class_labels)[sl].to(dev)
         eh, nh = cond(encoder_hidden_states, sl), cond(negative_hidden_states, sl)
+        def step(x, t):
+            xi = sched.scale_model_input(x, t)
+            if cfg:
+                e_u, e_c = unet(torch.cat([xi, xi]), t, encoder_hidden_states=torch.cat([nh, eh]), **kw).sample.chunk(2)
+                eps = e_u + guidance_scale * (e_c - e_u)
+            elif eh is not None: eps = unet(xi, t, encoder_hidden_states=eh, **kw).sample
+            else: eps = unet(xi, t, **kw).sample
+            return ddim_step(sched, eps, t, x)
         with torch.inference_mode():
-            for t in sched.timesteps:
-                xi = sched.scale_model_input(x, t)
-                if cfg:
-                    e_u, e_c = unet(torch.cat([xi, xi]), t, encoder_hidden_states=torch.cat([nh, eh]), **kw).sample.chunk(2)
-                    eps = e_u + guidance_scale * (e_c - e_u)
-                elif eh is not None: eps = unet(xi, t, encoder_hidden_states=eh, **kw).sample
-                else: eps = unet(xi, t, **kw).sample
-                x = sched.step(eps, t, x, eta=0.0).prev_sample
+            x = ddim_loop(sched, latents[sl].to(dev, dt), step)
             if vae is not None: x = vae.decode(x.to(next(vae.parameters()).dtype) / vae.config.scaling_factor).sample
         out.append((x.to(out_dtype) / 2 + 0.5).clamp(0, 1).cpu())
     return torch.cat(out)

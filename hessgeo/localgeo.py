@@ -21,6 +21,7 @@ from torch.func import jvp, vmap
 from tqdm.auto import tqdm
 
 from .core import atomic_path, check_finite, check_int, check_positive, torch_generator
+from .diffusion import ddim_loop, ddim_scheduler, ddim_step
 
 # %% auto #0
 __all__ = ['random_subspace', 'forward_ad_ready', 'subspace_jacobian', 'SingularDescriptors', 'singular_descriptors',
@@ -324,13 +325,12 @@ class DDIMGenerator(nn.Module):
                  unet:nn.Module, # noise-prediction network called as unet(x, t).sample (diffusers UNet2DModel)
                  scheduler, # a diffusers scheduler whose config a DDIMScheduler can be built from
                  steps:int=10, # number of DDIM steps
+                 *,
                  out_scale:tuple=(0.5, 0.5), # image = a * x_0 + b: maps the model's [-1, 1] to [0, 1]
                 ):
         super().__init__()
-        from diffusers import DDIMScheduler
         self.unet, self.steps, self.out_scale = unet, check_int('steps', steps, min=1), tuple(out_scale)
-        self.scheduler = DDIMScheduler.from_config(scheduler.config)
-        self.scheduler.set_timesteps(self.steps)
+        self.scheduler = ddim_scheduler(scheduler, self.steps)
 
     def extra_repr(self) -> str: return f"steps={self.steps}, out_scale={self.out_scale}"
 
@@ -344,7 +344,7 @@ class DDIMGenerator(nn.Module):
     def step(self, x:torch.Tensor, t, eps:torch.Tensor|None=None) -> torch.Tensor:
         "One DDIM step from x_t at timestep t (eps predicted by the UNet unless given)"
         if eps is None: eps = self.eps(x, t)
-        return self.scheduler.step(eps, t, x, eta=0.0).prev_sample
+        return ddim_step(self.scheduler, eps, t, x)
 
     def predict_x0(self, x:torch.Tensor, t, eps:torch.Tensor|None=None) -> torch.Tensor:
         "DDIM's estimate of the clean sample from x_t, (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), in output units (a x_0 + b)"
@@ -355,21 +355,19 @@ class DDIMGenerator(nn.Module):
         return self.out_scale[0] * (x - math.sqrt(1 - a) * eps) / math.sqrt(a) + self.out_scale[1]
 
     def forward(self, z:torch.Tensor) -> torch.Tensor:
-        x = z * self.scheduler.init_noise_sigma
-        for t in self.scheduler.timesteps: x = self.step(x, t)
-        return self.out_scale[0] * x + self.out_scale[1]
+        return self.out_scale[0] * ddim_loop(self.scheduler, z, self.step) + self.out_scale[1]
 
     def trajectory(self, z:torch.Tensor, # initial latents (B, C, H, W)
                    predictions:bool=False, # also return the clean-image prediction at every step
                   ):
         "Intermediate latents x_t before each step, (steps, B, C, H, W); with `predictions`, also predict_x0 at each (no gradients)"
-        xs, x0s, x = [], [], z * self.scheduler.init_noise_sigma
-        with torch.no_grad():
-            for t in self.scheduler.timesteps:
-                e = self.eps(x, t)
-                xs.append(x)
-                if predictions: x0s.append(self.predict_x0(x, t, e))
-                x = self.step(x, t, e)
+        xs, x0s = [], []
+        def step(x, t):
+            e = self.eps(x, t)
+            xs.append(x)
+            if predictions: x0s.append(self.predict_x0(x, t, e))
+            return self.step(x, t, e)
+        with torch.no_grad(): ddim_loop(self.scheduler, z, step)
         return (torch.stack(xs), torch.stack(x0s)) if predictions else torch.stack(xs)
 
 # %% ../nbs/11_localgeo.ipynb #f362618b
@@ -520,7 +518,7 @@ class GuidedDDIMGenerator(DDIMGenerator):
         if self.scale != 0:
             g = torch.func.grad(lambda x_: self.regressor(x_, t).sum())(x)
             eps = eps - self.scale * math.sqrt(1 - float(self.scheduler.alphas_cumprod[int(t)])) * g
-        return self.scheduler.step(eps, t, x, eta=0.0).prev_sample
+        return ddim_step(self.scheduler, eps, t, x)
 
 # %% ../nbs/11_localgeo.ipynb #512b3d84
 def guided_sample(gen:DDIMGenerator, # the generator (its UNet and DDIM schedule)

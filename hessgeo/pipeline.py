@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 
-from .core import ParamGrid, CoordMap, ising_natural, check_int, check_positive
+from .core import ParamGrid, CoordMap, ising_natural, tasep_inverse_rates, check_int, check_positive
 from .data import SampleBank
 from .posterior import PosteriorNet, train_posterior, refit_head, sample_log_posteriors, crossfit_log_posteriors, seeded_net
 from .posterior import posterior_rows, posterior_means
@@ -23,7 +23,7 @@ from .potential import FittedPotential, fit_potential, metric_error, affine_alig
 from .baselines import mean_as_stat, pca_as_stat, classifim, statistic_metric, metric_jackknife, potential_from_gradient
 
 # %% auto #0
-__all__ = ['inverse_rates', 'GroundTruth', 'ising_exact_truth', 'heat_capacity_peak', 'ising_mc_truth', 'tasep_exact_truth',
+__all__ = ['GroundTruth', 'ising_exact_truth', 'heat_capacity_peak', 'ising_mc_truth', 'tasep_exact_truth', 'Scores',
            'score_fields', 'ridge_on_grid', 'ridge_of_fit', 'Reconstruction', 'reconstruct', 'plot_reconstruction',
            'plot_ridge']
 
@@ -68,6 +68,7 @@ def heat_capacity_peak(L:int, # torus side
 # %% ../nbs/07a_pipeline.ipynb #10a29bf1
 def ising_mc_truth(grid:ParamGrid, # (T, H) grid
                    L:int, # torus side (even)
+                   *,
                    n_samples:int=2000, # samples per chain
                    n_chains:int=8, # chains per grid point
                    burn_in:int=500, # sweeps before the first sample
@@ -87,11 +88,10 @@ def ising_mc_truth(grid:ParamGrid, # (T, H) grid
                        info=dict(L=L, n_samples=n_samples, n_chains=n_chains))
 
 # %% ../nbs/07a_pipeline.ipynb #b90eb461
-inverse_rates = CoordMap(lambda s: -1 / s, lambda u: -1 / u, names_in=('alpha', 'beta'), names_out=('-1/alpha', '-1/beta'))
-
 def tasep_exact_truth(grid:ParamGrid, # (alpha, beta) grid
                       N:int, # chain length, <= 22 (exact enumeration)
-                      coords:CoordMap|None=inverse_rates, # fit coordinates
+                      *,
+                      coords:CoordMap|None=tasep_inverse_rates, # fit coordinates
                      ) -> GroundTruth:
     "Exact Fisher metric of the open TASEP of N sites over an (alpha, beta) grid; F and grad F are not defined (not an exponential family)"
     from hessgeo.tasep import tasep_fisher_metric
@@ -112,23 +112,40 @@ def _scaled_affine_rmse(f_fit:torch.Tensor, f_true:torch.Tensor, u:torch.Tensor)
     coef = torch.linalg.lstsq(X, f_true.double()[:, None]).solution
     return float(((X @ coef)[:, 0] - f_true).pow(2).mean().sqrt())
 
+# %% ../nbs/07a_pipeline.ipynb #08fd095e
+@dataclass
+class Scores:
+    "How far one estimate is from the ground truth (`score_fields`); None where a quantity is undefined or the estimate failed"
+    metric_median_rel_err:float|None # median over the cells of |g - g_true|_2 / |g_true|_2
+    metric_p90_rel_err:float|None # its 90th percentile
+    F_rmse:float|None = None # RMSE of F after the best a F + affine(u)
+    gradF_rmse:float|None = None # RMSE of grad F after the best affine map
+    ridge_T:float|None = None # the estimate's heat-capacity peak temperature (Ising)
+    ridge_rel_err:float|None = None # its relative error against the truth's
+    failed:str|None = None # why the estimate could not be made
+
+    def summary(self) -> dict:
+        "JSON-able dict: the errors, the ridge where there is one, and why it failed if it did"
+        d = asdict(self)
+        if self.ridge_T is None and self.ridge_rel_err is None: del d['ridge_T'], d['ridge_rel_err']
+        if self.failed is None: del d['failed']
+        return d
+
+# %% ../nbs/07a_pipeline.ipynb #d948dad6
 def score_fields(metric:torch.Tensor, # (G, 2, 2) estimated metric in grid coordinates
                  truth:GroundTruth, # the reference
                  F:torch.Tensor|None=None, # (G,) estimated potential, or None
                  grad:torch.Tensor|None=None, # (G, 2) estimated grad_u F, or None
                  ridge_T:float|None=None, # estimated heat-capacity peak temperature, or None
-                ) -> dict:
+                ) -> Scores:
     "Median relative metric error, F and grad F RMSE after the best affine alignment, relative ridge error (None where undefined)"
     u = truth.grid.tensor() if truth.coords is None else truth.coords.forward(truth.grid.tensor())
     e = metric_error(metric, truth.metric)
-    out = dict(metric_median_rel_err=float(e.median()), metric_p90_rel_err=float(e.quantile(0.9)), F_rmse=None, gradF_rmse=None)
-    if truth.F is not None and F is not None:
-        out['F_rmse'] = _scaled_affine_rmse(F, truth.F, u)
-    if truth.grad is not None and grad is not None:
-        out['gradF_rmse'] = _affine_rmse_grad(grad, truth.grad)
-    if truth.ridge_T is not None:
-        out['ridge_T'] = ridge_T
-        out['ridge_rel_err'] = None if ridge_T is None else abs(ridge_T - truth.ridge_T) / truth.ridge_T
+    out = Scores(float(e.median()), float(e.quantile(0.9)))
+    if truth.F is not None and F is not None: out.F_rmse = _scaled_affine_rmse(F, truth.F, u)
+    if truth.grad is not None and grad is not None: out.gradF_rmse = _affine_rmse_grad(grad, truth.grad)
+    if truth.ridge_T is not None and ridge_T is not None:
+        out.ridge_T, out.ridge_rel_err = ridge_T, abs(ridge_T - truth.ridge_T) / truth.ridge_T
     return out
 
 # %% ../nbs/07a_pipeline.ipynb #b9b97704
@@ -162,14 +179,14 @@ class Reconstruction:
     truth:GroundTruth # the reference
     fit:FittedPotential # the method's fitted potential
     fields:dict # name -> dict(metric (G,2,2), F (G,) or None, grad (G,2) or None)
-    errors:dict # name -> `score_fields` dict
+    errors:dict # name -> `Scores`
     seconds:dict # stage -> seconds
     info:dict = field(default_factory=dict)
     nets:list = field(default_factory=list) # [(PosteriorNet, TrainResult)] per fold
 
     def summary(self) -> dict:
         "JSON-able errors per method, with timings and settings"
-        return {**self.errors, 'seconds': {k: round(v, 1) for k, v in self.seconds.items()}, 'truth': self.truth.name, **self.info}
+        return {**{k: e.summary() for k, e in self.errors.items()}, 'seconds': {k: round(v, 1) for k, v in self.seconds.items()}, 'truth': self.truth.name, **self.info}
 
 # %% ../nbs/07a_pipeline.ipynb #1049cba5
 _BASELINE_FIELDS = {'mean_as_stat': ('mean_as_stat', 'mean_as_stat_fisher'), 'pca_as_stat': ('pca_as_stat', 'pca_as_stat_fisher'),
@@ -196,11 +213,12 @@ def reconstruct(system:str, # name of the system in the results
                 bank:SampleBank, # training samples on the truth's grid
                 truth:GroundTruth, # reference fields
                 make_net:Callable, # () -> a fresh PosteriorNet on the bank's grid
-                rows_K:int=1, # bundle size the posterior rows stand for
+                *,
+                bundle_size:int=1, # bundle size the posterior rows stand for
                 weighting:str='reweighted', # rows from all samples weighted by q(t_i | x), or 'cell': each cell's own samples
                 refit:bool=True, # refit each network's last head layer by full-batch L-BFGS on its training samples
                 folds:int=1, # 1: one network, rows from its held-out samples; >= 2: cross-fitting over all samples
-                train:dict|None=None, # passed to `train_posterior` (epochs, batch, lr, ...)
+                train:dict|None=None, # passed to `train_posterior` (epochs, batch_size, lr, device, ...)
                 fit:dict|None=None, # passed to `fit_potential` (default: 300 Adam steps, 300 L-BFGS, a mean of ensemble=4 fits)
                 baselines:tuple=('mean_as_stat', 'pca_as_stat', 'classifim'), # which baselines to run
                 classifim_steps:int=3000, # ClassiFIM training steps
@@ -223,7 +241,7 @@ def reconstruct(system:str, # name of the system in the results
                                               **(train or {}))
     sec['posterior'] = time.time() - t0
     t0 = time.time()
-    fitted = fit_potential(posterior_rows(slp, rows_K, weighting), grid, coords=coords, bundle_size=rows_K, progress=progress,
+    fitted = fit_potential(posterior_rows(slp, bundle_size, weighting), grid, coords=coords, bundle_size=bundle_size, progress=progress,
                            **{'steps': 300, 'lbfgs_steps': 300, 'ensemble': 4, 'seed': seed, **(fit or {})})
     sec['potential'] = time.time() - t0
     t = grid.tensor()
@@ -243,11 +261,10 @@ def reconstruct(system:str, # name of the system in the results
         if truth.ridge_T is not None and 'ridge_T' not in f: f['ridge_T'] = ridge_on_grid(f['metric'], grid)
     errors = {k: score_fields(f['metric'], truth, f.get('F'), f.get('grad'), f.get('ridge_T')) for k, f in fields.items()}
     for k, why in failed.items():
-        errors[k] = dict(metric_median_rel_err=None, metric_p90_rel_err=None, F_rmse=None, gradF_rmse=None, failed=why,
-                         **({'ridge_T': None, 'ridge_rel_err': None} if truth.ridge_T is not None else {}))
-    info = dict(n_per_point=bank.n_per_point, grid=repr(grid), rows_K=rows_K, weighting=weighting, folds=folds,
+        errors[k] = Scores(None, None, failed=why)
+    info = dict(n_samples=bank.n_samples, grid=repr(grid), bundle_size=bundle_size, weighting=weighting, folds=folds,
                 posterior_val_nll=[r.best_val_nll for _, r in nets], posterior_best_epoch=[r.best_epoch for _, r in nets],
-                refit=[r.refit for _, r in nets])
+                refit=[None if r.refit is None else r.refit.summary() for _, r in nets])
     return Reconstruction(system, truth, fitted, fields, errors, sec, info, nets)
 
 # %% ../nbs/07a_pipeline.ipynb #79832ee2
@@ -257,7 +274,7 @@ def plot_reconstruction(rec:Reconstruction, # output of `reconstruct`
                        ):
     "Metric component maps of the truth and each estimate, one row each, with the median errors in the titles"
     names = names or [k for k in ('method', 'mean_as_stat_fisher', 'pca_as_stat_fisher', 'classifim') if k in rec.fields]
-    ms = {'truth': rec.truth.metric, **{f"{k} ({rec.errors[k]['metric_median_rel_err']:.0%})": rec.fields[k]['metric'] for k in names}}
+    ms = {'truth': rec.truth.metric, **{f"{k} ({rec.errors[k].metric_median_rel_err:.0%})": rec.fields[k]['metric'] for k in names}}
     return plot_metric_fields(rec.truth.grid, ms, marks=marks)
 
 # %% ../nbs/07a_pipeline.ipynb #2bf5d536
