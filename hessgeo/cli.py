@@ -412,7 +412,7 @@ def salad(n_per_cell:int=10, # instances per (digit, style) cell
     fig, ax = plt.subplots(figsize=(5, 4.5))
     plot_comparison(rows, ax=ax)
     files['weights'] = _save_png(fig, out / 'salad_weights.png')
-    summary = dict(set=repr(ds), n_images=len(ds), n_per_cell=n_per_cell, size=size, seed=seed, metric=metric, embeddings=rows,
+    summary = dict(set=repr(ds), n_images=len(ds), n_per_cell=n_per_cell, size=size, seed=seed, metric=metric, embeddings=[r.summary() for r in rows],
                    files={k: str(v) for k, v in files.items()})
     with atomic_path(out / 'salad_results.json') as tmp: tmp.write_text(json.dumps(_json_ready(summary), indent=1))
     print(f"wrote {files['heatmaps']}, {files['weights']} and {out / 'salad_results.json'}")
@@ -420,7 +420,7 @@ def salad(n_per_cell:int=10, # instances per (digit, style) cell
     return rows
 
 # %% ../nbs/14_cli.ipynb #c1cli4
-def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks, rows_K:int=1,
+def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Path, epochs:int, baselines:bool, seed:int, quiet:bool, marks, bundle_size:int=1,
                 classifim_steps:int=3000, folds:int=1):
     "Shared body of the `ising` and `tasep` jobs: samples (resumable), reconstruction, figures, results file"
     import matplotlib; matplotlib.use('Agg')
@@ -429,7 +429,7 @@ def _method_job(system:str, grid:ParamGrid, bank_fn, truth_fn, make_net, out:Pat
     out = Path(out)
     bank = bank_fn(out / f'{system}_samples')
     truth = truth_fn()
-    rec = reconstruct(system, bank, truth, make_net, rows_K=rows_K, folds=folds, train=dict(epochs=check_int('epochs', epochs, min=1), batch=512, lr=1e-2, patience=3),
+    rec = reconstruct(system, bank, truth, make_net, bundle_size=bundle_size, folds=folds, train=dict(epochs=check_int('epochs', epochs, min=1), batch_size=512, lr=1e-2, patience=3),
                       baselines=('mean_as_stat', 'pca_as_stat', 'classifim') if baselines else (),
                       classifim_steps=check_int('classifim_steps', classifim_steps, min=1), checkpoint=out / f'{system}_posterior_checkpoint', seed=seed, progress=not quiet)
     _save_png(plot_reconstruction(rec, marks=marks), out / f'{system}_metric.png')
@@ -469,10 +469,10 @@ def ising(size:int=8, # lattice side L (even, >= 4); exact truth when L <= 10, M
     if n % 8: raise ValueError(f"n_samples must be a multiple of 8 (chains per point), got {n}")
     grid = ParamGrid((t_min, h_min), (t_max, h_max), (check_int('n_t', n_t, min=3), check_int('n_h', n_h, min=2)), names=('T', 'H'))
     bank_fn = lambda root: SampleBank.generate(root, grid, ising_sampler(L, n_chains=8, burn_in=300, sweeps_between=4), n, seed=seed, progress=not quiet)
-    truth_fn = lambda: ising_exact_truth(grid, L) if L <= 10 else ising_mc_truth(grid, L, 1000, 8, seed=seed + 1000, progress=not quiet)
+    truth_fn = lambda: ising_exact_truth(grid, L) if L <= 10 else ising_mc_truth(grid, L, n_samples=1000, n_chains=8, seed=seed + 1000, progress=not quiet)
     first_order = lambda ax: (ax.axvline(T_C, color='w', ls=':', lw=1), ax.plot([t_min, T_C], [0, 0], 'w-', lw=1))
     rec, summary = _method_job('ising', grid, bank_fn, truth_fn, lambda: PosteriorNet(LatticeEncoder(16, 16, 1), grid, head='smooth'), out, epochs,
-                               baselines, seed, quiet, first_order, rows_K=4, classifim_steps=classifim_steps)   # the settings of benchmarks/reconstruct.py
+                               baselines, seed, quiet, first_order, bundle_size=4, classifim_steps=classifim_steps)   # the settings of benchmarks/reconstruct.py
     out = Path(out)
     fig, ax = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     Tf, Hf = np.meshgrid(np.linspace(t_min, t_max, 120), np.linspace(h_min, h_max, 120), indexing='ij')
@@ -525,7 +525,7 @@ def tasep(length:int=10, # chain length N (<= 20: exact Fisher metric by enumera
     bank_fn = lambda root: SampleBank.generate(root, grid, tasep_exact_sampler(N), n, seed=seed, progress=not quiet)
     rec, summary = _method_job('tasep', grid, bank_fn, lambda: tasep_exact_truth(grid, N),
                                lambda: PosteriorNet(ChainEncoder(N, 32, hidden=128), grid, head='smooth'), out, epochs, baselines, seed, quiet,
-                               plot_phase_boundaries, rows_K=20, classifim_steps=classifim_steps, folds=2)
+                               plot_phase_boundaries, bundle_size=20, classifim_steps=classifim_steps, folds=2)
     # two cross-fitted networks, rows of bundles of 20 reweighted over all samples: narrow rows keep the Bregman model local (the TASEP metric is not
     # Hessian globally, see `hessgeo.pipeline`); the settings of benchmarks/reconstruct.py
     out = Path(out)

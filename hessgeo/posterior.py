@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,13 +18,14 @@ from tqdm.auto import tqdm
 from safetensors.torch import load_file, save_file
 
 from . import __version__
-from .core import ParamGrid, CoordMap, atomic_path, check_int, check_positive, child_seeds, default_device
+from .core import ParamGrid, CoordMap, atomic_path, check_int, check_positive, child_seeds, resolve_device
 from .data import SampleBank
 
 # %% auto #0
 __all__ = ['LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'SmoothHead', 'PosteriorNet', 'check_bank_grid', 'TrainResult',
-           'train_posterior', 'sample_log_posteriors', 'refit_head', 'posterior_rows', 'posterior_means',
-           'evaluate_posterior', 'seeded_net', 'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
+           'train_posterior', 'sample_log_posteriors', 'RefitResult', 'refit_head', 'posterior_rows', 'posterior_means',
+           'PosteriorEvaluation', 'evaluate_posterior', 'seeded_net', 'crossfit_log_posteriors', 'save_posterior',
+           'load_posterior']
 
 # %% ../nbs/05_posterior.ipynb #2ea7f99a
 class LatticeEncoder(nn.Module):
@@ -116,7 +117,7 @@ class SmoothHead(nn.Module):
 
 # %% ../nbs/05_posterior.ipynb #96287fd0
 class PosteriorNet(nn.Module):
-    "Posterior over the cells of a ParamGrid from a bundle of K samples: per-sample encoder and head, log-posteriors summed over the bundle"
+    "Posterior over the cells of a ParamGrid from a bundle of samples: per-sample encoder and head, log-posteriors summed over the bundle"
     def __init__(self,
                  encoder:nn.Module, # (B, *sample_shape) -> (B, features); must have a `features` attribute
                  grid:ParamGrid, # the grid whose cells are the classes
@@ -137,9 +138,9 @@ class PosteriorNet(nn.Module):
         return torch.log_softmax(self.log_scale.exp() * self.head(self.encoder(x)), -1)
 
     def forward(self, bundles:torch.Tensor) -> torch.Tensor:
-        "ln p(t_j | x_1..x_K) of bundles (B, K, *sample_shape), (B, G): the per-sample log-posteriors summed (i.i.d. Bayes rule), renormalised"
-        B, K = bundles.shape[:2]
-        lp = self.sample_log_posterior(bundles.reshape(B * K, *bundles.shape[2:])).reshape(B, K, -1).sum(1)
+        "ln p(t_j | x_1..x_m) of bundles (B, m, *sample_shape), (B, G): the per-sample log-posteriors summed (i.i.d. Bayes rule), renormalised"
+        B, m = bundles.shape[:2]
+        lp = self.sample_log_posterior(bundles.reshape(B * m, *bundles.shape[2:])).reshape(B, m, -1).sum(1)
         return torch.log_softmax(lp, -1)
 
 # %% ../nbs/05_posterior.ipynb #2574ba2f
@@ -165,11 +166,11 @@ def _cell_samples(x:torch.Tensor, idx:np.ndarray) -> torch.Tensor:
     return x[torch.arange(G, device=x.device)[:, None], torch.as_tensor(np.asarray(idx), device=x.device)].reshape(-1, *x.shape[2:])
 
 # %% ../nbs/05_posterior.ipynb #c26b887b
-def _draw_bundles(x:torch.Tensor, idx:np.ndarray, K:int, n:int, rng:np.random.Generator):
-    "n bundles of K samples from cells drawn uniformly, each sample from the allowed indices idx (G, m) of its cell: (bundles, labels)"
+def _draw_bundles(x:torch.Tensor, idx:np.ndarray, bundle_size:int, n:int, rng:np.random.Generator):
+    "n bundles of `bundle_size` samples from cells drawn uniformly, each sample from the allowed indices idx (G, m) of its cell: (bundles, labels)"
     G = x.shape[0]
     lab = rng.integers(0, G, size=n)
-    pick = idx[lab[:, None], rng.integers(0, idx.shape[1], size=(n, K))]
+    pick = idx[lab[:, None], rng.integers(0, idx.shape[1], size=(n, bundle_size))]
     lab_t = torch.as_tensor(lab, device=x.device)
     return x[lab_t[:, None], torch.as_tensor(pick, device=x.device)], lab_t
 
@@ -199,6 +200,7 @@ def _load_tensors(path:Path) -> dict:
     try: return load_file(str(path))
     except Exception as e: raise ValueError(f"checkpoint file {path} is corrupted or truncated: {e}") from None
 
+# %% ../nbs/05_posterior.ipynb #592dcaa3
 @dataclass
 class TrainResult:
     "What `train_posterior` did: history per epoch, the best epoch, the split it trained on"
@@ -208,100 +210,130 @@ class TrainResult:
     train_idx:np.ndarray # (G, n_train) sample indices used for training
     val_idx:np.ndarray # (G, n_val) held-out sample indices
     stopped_early:bool # patience ran out before `epochs`
-    refit:dict|None = None # what `refit_head` did afterwards, if it ran
+    refit:RefitResult|None = None # what `refit_head` did afterwards, if it ran
 
 # %% ../nbs/05_posterior.ipynb #85fe26cf
-def _config(net, bank, K, radius, epochs, val_fraction, batch, lr, seed, steps_per_epoch):
+def _config(net, bank, bundle_size, radius, epochs, val_fraction, batch_size, lr, seed, steps_per_epoch) -> dict:
+    "The settings a checkpoint must have been written with to be resumed (JSON-able)"
     return dict(epochs=epochs, grid=dict(lo=net.grid.lo.tolist(), hi=net.grid.hi.tolist(), shape=list(net.grid.shape)),
-                bank=str(bank.root), n_per_point=bank.n_per_point, K=K, radius=radius, val_fraction=val_fraction,
-                batch=batch, lr=lr, seed=seed, steps_per_epoch=steps_per_epoch, head=net.head_kind,
+                bank=str(bank.root), n_samples=bank.n_samples, bundle_size=bundle_size, radius=radius, val_fraction=val_fraction,
+                batch_size=batch_size, lr=lr, seed=seed, steps_per_epoch=steps_per_epoch, head=net.head_kind,
                 encoder=type(net.encoder).__name__, n_params=sum(p.numel() for p in net.parameters()))
 
+# %% ../nbs/05_posterior.ipynb #29314cbb
+def _resume(ck:Path|None, # checkpoint folder, or None
+            cfg:dict, # the settings of this run (`_config`)
+            net:PosteriorNet, opt:torch.optim.Optimizer, sched, # loaded in place from the checkpoint
+           ) -> tuple[list, float, int, int, dict]:
+    "(history, best NLL, best epoch, next epoch, best weights) from the checkpoint in `ck`, or those of a fresh start"
+    if ck is None or not (ck / 'train_state.json').exists():
+        return [], math.inf, 0, 0, {k: v.detach().clone() for k, v in net.state_dict().items()}
+    try: st = json.loads((ck / 'train_state.json').read_text())
+    except json.JSONDecodeError as e: raise ValueError(f"checkpoint {ck / 'train_state.json'} is corrupted: {e}") from None
+    if st.get('config') != json.loads(json.dumps(cfg)):
+        diff = [k for k in cfg if st.get('config', {}).get(k) != json.loads(json.dumps(cfg[k]))]
+        raise ValueError(f"checkpoint {ck} was made with different settings ({', '.join(diff)}); use another folder")
+    net.load_state_dict(_load_tensors(ck / 'last.safetensors'))
+    opt.load_state_dict(_unflat_state(_load_tensors(ck / 'optimizer.safetensors'), st['optimizer']))
+    sched.load_state_dict(st['scheduler'])
+    best_state = {k: v.clone() for k, v in _load_tensors(ck / 'best.safetensors').items()}
+    return st['history'], st['best_val_nll'], st['best_epoch'], st['epoch'], best_state
+
+# %% ../nbs/05_posterior.ipynb #7517b23c
+def _save_checkpoint(ck:Path, # checkpoint folder
+                     net:PosteriorNet, best_state:dict, opt:torch.optim.Optimizer, sched, # what is saved
+                     state:dict, # config, epoch, history, best_val_nll, best_epoch
+                    ):
+    "Write the last and best weights, the optimiser state and the training state to `ck`, each file atomically"
+    ot, om = _flat_state(opt)
+    with atomic_path(ck / 'last.safetensors') as tmp: save_file({k: t.detach().cpu().contiguous() for k, t in net.state_dict().items()}, str(tmp))
+    with atomic_path(ck / 'best.safetensors') as tmp: save_file({k: t.cpu().contiguous() for k, t in best_state.items()}, str(tmp))
+    with atomic_path(ck / 'optimizer.safetensors') as tmp: save_file(ot, str(tmp))
+    state = dict(state, optimizer=om, scheduler=sched.state_dict(), hessgeo_version=__version__)
+    with atomic_path(ck / 'train_state.json') as tmp: tmp.write_text(json.dumps(state, indent=1))
+
+# %% ../nbs/05_posterior.ipynb #9e4e480c
+def _train_epoch(net:PosteriorNet, opt:torch.optim.Optimizer, sched, # trained in place
+                 x:torch.Tensor, # the bank's samples (G, n, *sample_shape), on the network's device
+                 tr:np.ndarray, # (G, m) training sample indices per cell
+                 bundle_size:int, batch_size:int, steps:int, # samples per bundle, bundles per step, steps
+                 rng:np.random.Generator, # the epoch's draws
+                 nbrs:list|None=None, # per cell, the cells a bundle's samples may come from (None: the cell itself)
+                ) -> float:
+    "One epoch of Adam steps on bundles drawn from the training samples; the mean training NLL"
+    G, run = x.shape[0], 0.0
+    for _ in range(steps):
+        if nbrs is not None:
+            lab = rng.integers(0, G, size=batch_size)
+            src = np.stack([rng.choice(nbrs[l], size=bundle_size) for l in lab])
+            pick = tr[src, rng.integers(0, tr.shape[1], size=src.shape)]
+            xb, yb = x[torch.as_tensor(src, device=x.device), torch.as_tensor(pick, device=x.device)], torch.as_tensor(lab, device=x.device)
+        else: xb, yb = _draw_bundles(x, tr, bundle_size, batch_size, rng)
+        loss = nn.functional.nll_loss(net(xb), yb)
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        run += loss.item()
+    return run / steps
+
+def _val_nll(net:PosteriorNet, val_b:torch.Tensor, val_l:torch.Tensor, chunk:int=2048) -> float:
+    "Mean NLL of the validation bundles `val_b` with labels `val_l`, `chunk` bundles at a time; the network is left training"
+    net.eval()
+    with torch.no_grad():
+        tot = sum(-net(val_b[a:a + chunk]).gather(1, val_l[a:a + chunk, None]).sum().item() for a in range(0, len(val_b), chunk))
+    net.train(); return tot / len(val_b)
+
+# %% ../nbs/05_posterior.ipynb #83d7328e
 def train_posterior(net:PosteriorNet, # the network (trained in place; ends holding the best validation weights)
                     bank:SampleBank, # samples on the network's grid (complete)
-                    K:int=1, # samples per training bundle (1: learn the per-sample posterior; bundles of any K pool exactly)
+                    *,
+                    bundle_size:int=1, # samples per training bundle (1: learn the per-sample posterior; bundles of any size pool exactly)
                     radius:int=0, # draw a bundle's samples from cells within this Chebyshev radius of its label (0: the cell itself)
                     epochs:int=30, # maximum epochs
                     steps_per_epoch:int|None=None, # optimiser steps per epoch (default: one pass over the training samples)
-                    batch:int=512, # bundles per step
+                    batch_size:int=512, # bundles per step
                     lr:float=2e-3, # peak Adam learning rate (cosine decay over `epochs`)
                     val_fraction:float=0.2, # share of each cell's samples held out (split by sample)
-                    n_val:int|None=None, # validation bundles (default: all held-out samples once, in bundles of K)
+                    n_val:int|None=None, # validation bundles (default: all held-out samples once, in bundles of `bundle_size`)
                     patience:int=4, # stop after this many epochs without a better validation NLL
                     checkpoint:str|Path|None=None, # folder to checkpoint to after every epoch and resume from
                     seed:int=0, # seed of the split and of the draws (epoch e uses its own child seed: resumable exactly)
-                    device=None, # torch device (default: CUDA if present)
+                    device=None, # torch device (`resolve_device`: None is CUDA when available, else the CPU)
                     progress:bool=True, # show a progress bar
                     callback=None, # called as callback(epoch, history) after each epoch's checkpoint is written
                     sample_split:tuple|None=None, # (train_idx, val_idx), each (G, m), instead of a random split by `val_fraction`
                    ) -> TrainResult:
     "Train a PosteriorNet by cross-entropy on bundles from a SampleBank, with validation, early stopping and safetensors checkpoints"
     check_bank_grid(net, bank)
-    K, epochs, batch = check_int('K', K, min=1), check_int('epochs', epochs, min=1), check_int('batch', batch, min=1)
-    radius, patience, seed = check_int('radius', radius, min=0), check_int('patience', patience, min=1), check_int('seed', seed, min=0)
+    bundle_size, epochs = check_int('bundle_size', bundle_size, min=1), check_int('epochs', epochs, min=1)
+    batch_size, radius = check_int('batch_size', batch_size, min=1), check_int('radius', radius, min=0)
+    patience, seed = check_int('patience', patience, min=1), check_int('seed', seed, min=0)
     lr = float(check_positive('lr', lr))
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     net.to(device)
     x = _bank_tensor(bank, device)
-    tr, va = bank.split(val_fraction, seed) if sample_split is None else (np.asarray(sample_split[0]), np.asarray(sample_split[1]))
-    if va.shape[1] < K: raise ValueError(f"val_fraction={val_fraction} leaves {va.shape[1]} held-out samples per cell, fewer than K={K}")
+    tr, va = bank.split(val_fraction, seed=seed) if sample_split is None else (np.asarray(sample_split[0]), np.asarray(sample_split[1]))
+    if va.shape[1] < bundle_size: raise ValueError(f"val_fraction={val_fraction} leaves {va.shape[1]} held-out samples per cell, fewer than bundle_size={bundle_size}")
     G = bank.grid.n
-    spe = check_int('steps_per_epoch', steps_per_epoch, min=1) if steps_per_epoch else max(1, G * tr.shape[1] // (K * batch))
-    nv = n_val or G * (va.shape[1] // K)
-    val_b, val_l = _draw_bundles(x, va, K, nv, np.random.default_rng([seed, 1]))
-    if radius: nbrs = [bank.grid.neighbours(i, radius) for i in range(G)]
+    spe = check_int('steps_per_epoch', steps_per_epoch, min=1) if steps_per_epoch else max(1, G * tr.shape[1] // (bundle_size * batch_size))
+    val_b, val_l = _draw_bundles(x, va, bundle_size, n_val or G * (va.shape[1] // bundle_size), np.random.default_rng([seed, 1]))
+    nbrs = [bank.grid.neighbours(i, radius) for i in range(G)] if radius else None
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s / (epochs * spe), 1))))
-    cfg = _config(net, bank, K, radius, epochs, val_fraction, batch, lr, seed, spe)
-    history, best, best_epoch, start = [], math.inf, 0, 0
+    cfg = _config(net, bank, bundle_size, radius, epochs, val_fraction, batch_size, lr, seed, spe)
     ck = Path(checkpoint) if checkpoint is not None else None
-    if ck is not None and (ck / 'train_state.json').exists():
-        try: st = json.loads((ck / 'train_state.json').read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"checkpoint {ck / 'train_state.json'} is corrupted: {e}") from None
-        if st.get('config') != json.loads(json.dumps(cfg)):
-            diff = [k for k in cfg if st.get('config', {}).get(k) != json.loads(json.dumps(cfg[k]))]
-            raise ValueError(f"checkpoint {ck} was made with different settings ({', '.join(diff)}); use another folder")
-        net.load_state_dict(_load_tensors(ck / 'last.safetensors'))
-        opt.load_state_dict(_unflat_state(_load_tensors(ck / 'optimizer.safetensors'), st['optimizer']))
-        sched.load_state_dict(st['scheduler'])
-        history, best, best_epoch, start = st['history'], st['best_val_nll'], st['best_epoch'], st['epoch']
-    best_state = ({k: v.clone() for k, v in _load_tensors(ck / 'best.safetensors').items()} if start and ck is not None
-                  else {k: v.detach().clone() for k, v in net.state_dict().items()})
-    seeds = child_seeds(seed, epochs)
-    bar = tqdm(total=epochs, initial=start, disable=not progress, desc='train posterior', unit='epoch')
-    stopped = False
-    def val_nll():
-        net.eval()
-        with torch.no_grad():
-            tot = sum(-net(val_b[a:a + 2048]).gather(1, val_l[a:a + 2048, None]).sum().item() for a in range(0, nv, 2048))
-        net.train(); return tot / nv
-    for ep in range(start, epochs):
-        if ep - best_epoch >= patience and best_epoch > 0: stopped = True; break
-        t0, rng, run = time.time(), np.random.default_rng(seeds[ep]), 0.0
-        for _ in range(spe):
-            if radius:
-                lab = rng.integers(0, G, size=batch)
-                src = np.stack([rng.choice(nbrs[l], size=K) for l in lab])
-                pick = tr[src, rng.integers(0, tr.shape[1], size=src.shape)]
-                xb, yb = x[torch.as_tensor(src, device=device), torch.as_tensor(pick, device=device)], torch.as_tensor(lab, device=device)
-            else: xb, yb = _draw_bundles(x, tr, K, batch, rng)
-            loss = nn.functional.nll_loss(net(xb), yb)
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-            run += loss.item()
-        v = val_nll()
-        history.append(dict(epoch=ep + 1, train_nll=run / spe, val_nll=v, seconds=time.time() - t0))
-        if v < best: best, best_epoch, best_state = v, ep + 1, {k: t.detach().clone() for k, t in net.state_dict().items()}
-        bar.update(); bar.set_postfix(val_nll=f"{v:.4f}", best=f"{best:.4f}")
-        if ck is not None:
-            ot, om = _flat_state(opt)
-            with atomic_path(ck / 'last.safetensors') as tmp: save_file({k: t.detach().cpu().contiguous() for k, t in net.state_dict().items()}, str(tmp))
-            with atomic_path(ck / 'best.safetensors') as tmp: save_file({k: t.cpu().contiguous() for k, t in best_state.items()}, str(tmp))
-            with atomic_path(ck / 'optimizer.safetensors') as tmp: save_file(ot, str(tmp))
-            state = dict(config=cfg, epoch=ep + 1, history=history, best_val_nll=best, best_epoch=best_epoch, optimizer=om,
-                         scheduler=sched.state_dict(), hessgeo_version=__version__)
-            with atomic_path(ck / 'train_state.json') as tmp: tmp.write_text(json.dumps(state, indent=1))
-        if callback is not None: callback(ep + 1, history)
-    bar.close()
+    history, best, best_epoch, start, best_state = _resume(ck, cfg, net, opt, sched)
+    seeds, stopped = child_seeds(seed, epochs), False
+    with tqdm(total=epochs, initial=start, disable=not progress, desc='train posterior', unit='epoch') as bar:
+        for ep in range(start, epochs):
+            if ep - best_epoch >= patience and best_epoch > 0: stopped = True; break
+            t0 = time.time()
+            train_nll = _train_epoch(net, opt, sched, x, tr, bundle_size, batch_size, spe, np.random.default_rng(seeds[ep]), nbrs)
+            v = _val_nll(net, val_b, val_l)
+            history.append(dict(epoch=ep + 1, train_nll=train_nll, val_nll=v, seconds=time.time() - t0))
+            if v < best: best, best_epoch, best_state = v, ep + 1, {k: t.detach().clone() for k, t in net.state_dict().items()}
+            bar.update(); bar.set_postfix(val_nll=f"{v:.4f}", best=f"{best:.4f}")
+            if ck is not None:
+                _save_checkpoint(ck, net, best_state, opt, sched, dict(config=cfg, epoch=ep + 1, history=history, best_val_nll=best, best_epoch=best_epoch))
+            if callback is not None: callback(ep + 1, history)
     net.load_state_dict(best_state); net.eval()
     return TrainResult(history, best_epoch, best, tr, va, stopped)
 
@@ -309,19 +341,34 @@ def train_posterior(net:PosteriorNet, # the network (trained in place; ends hold
 def sample_log_posteriors(net:PosteriorNet, # trained network
                           bank:SampleBank, # samples on its grid
                           sample_idx:np.ndarray|None=None, # (G, m) sample indices per cell (default: all)
-                          chunk:int=4096, # samples per forward pass
+                          *,
+                          chunk:int=4096, # samples per forward pass (memory only)
                          ) -> torch.Tensor:
     "ln p(t_j | x) of every chosen sample of every cell, (G, m, G), float64 on the CPU"
     check_bank_grid(net, bank)
     dev = next(net.parameters()).device
     x = _bank_tensor(bank, dev)
     G = bank.grid.n
-    idx = np.broadcast_to(np.arange(bank.n_per_point), (G, bank.n_per_point)) if sample_idx is None else np.asarray(sample_idx)
+    idx = np.broadcast_to(np.arange(bank.n_samples), (G, bank.n_samples)) if sample_idx is None else np.asarray(sample_idx)
     flat = _cell_samples(x, idx)
     net.eval()
     with torch.no_grad(): out = torch.cat([net.sample_log_posterior(flat[a:a + chunk]).double().cpu() for a in range(0, len(flat), chunk)])
     if not torch.isfinite(out).all(): raise ValueError("the network produced non-finite log-posteriors")
     return out.reshape(G, idx.shape[1], G)
+
+# %% ../nbs/05_posterior.ipynb #0159638c
+@dataclass
+class RefitResult:
+    "What `refit_head` did: the mean NLL per sample before and after, and whether the refit was kept"
+    train_nll_before:float # on the samples it was fitted on
+    val_nll_before:float|None # on the held-out samples (None: none given)
+    train_nll_after:float
+    val_nll_after:float|None
+    kept:bool # False: the held-out NLL rose (or the fit diverged) and the old layer was restored
+
+    def summary(self) -> dict:
+        "JSON-able copy, without the held-out entries when there were no held-out samples"
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 # %% ../nbs/05_posterior.ipynb #ac7bd475
 def _last_layer(net:PosteriorNet) -> nn.Linear:
@@ -332,10 +379,11 @@ def refit_head(net:PosteriorNet, # trained network; its head's last linear layer
                bank:SampleBank, # samples on its grid
                sample_idx:np.ndarray, # (G, m) samples to fit on, e.g. `TrainResult.train_idx`
                val_idx:np.ndarray|None=None, # (G, m') held-out samples: keep the refit only if their NLL does not rise
+               *,
                max_iter:int=100, # L-BFGS iterations
                chunk:int=16384, # samples per pass (memory: chunk x G logits)
                progress:bool=True, # show a progress bar
-              ) -> dict:
+              ) -> RefitResult:
     "Refit the head's last linear layer on frozen features by full-batch L-BFGS: convex, since the logits are linear in it"
     check_bank_grid(net, bank)
     max_iter, chunk = check_int('max_iter', max_iter, min=1), check_int('chunk', chunk, min=1)
@@ -360,7 +408,7 @@ def refit_head(net:PosteriorNet, # trained network; its head's last linear layer
     z, lab = features(sample_idx)
     old = {k: v.detach().clone() for k, v in lin.state_dict().items()}
     zv, lv = features(val_idx) if val_idx is not None else (None, None)
-    out = dict(train_nll_before=nll(z, lab), **({'val_nll_before': nll(zv, lv)} if val_idx is not None else {}))
+    train_before, val_before = nll(z, lab), (nll(zv, lv) if val_idx is not None else None)
     frozen = [p for p in net.parameters() if p.requires_grad]
     for p in frozen: p.requires_grad_(False)
     params = [lin.weight, lin.bias]
@@ -378,24 +426,23 @@ def refit_head(net:PosteriorNet, # trained network; its head's last linear layer
     finally:
         bar.close()
         for p in frozen: p.requires_grad_(True)
-    out['train_nll_after'] = nll(z, lab)
-    if val_idx is not None: out['val_nll_after'] = nll(zv, lv)
+    train_after, val_after = nll(z, lab), (nll(zv, lv) if val_idx is not None else None)
     ok = all(torch.isfinite(p).all() for p in params)
-    out['kept'] = bool(ok and (val_idx is None or out['val_nll_after'] <= out['val_nll_before']))
-    if not out['kept']: lin.load_state_dict(old)
-    return out
+    kept = bool(ok and (val_idx is None or val_after <= val_before))
+    if not kept: lin.load_state_dict(old)
+    return RefitResult(train_before, val_before, train_after, val_after, kept)
 
 # %% ../nbs/05_posterior.ipynb #962fdc80
 def posterior_rows(slp:torch.Tensor, # (G, m, G) per-sample log-posteriors from `sample_log_posteriors`
-                   K:int, # bundle size the rows stand for
+                   bundle_size:int, # bundle size the rows stand for
                    weighting:str='cell', # 'cell': mean over cell i's own samples; 'reweighted': all samples, weighted by q(t_i | x)
                   ) -> torch.Tensor:
-    "Rows ln q(t_j | t_i) ~ -K KL(p_i || p_j): K times the expected per-sample log-posterior under cell i's samples, normalised, (G, G)"
-    K = check_int('K', K, min=1)
-    if weighting == 'cell': r = K * slp.mean(1)
+    "Rows ln q(t_j | t_i) ~ -bundle_size KL(p_i || p_j): `bundle_size` times the expected per-sample log-posterior under cell i's samples, normalised, (G, G)"
+    bundle_size = check_int('bundle_size', bundle_size, min=1)
+    if weighting == 'cell': r = bundle_size * slp.mean(1)
     elif weighting == 'reweighted':
         L = slp.reshape(-1, slp.shape[-1])              # (G m, G): every sample of every cell
-        r = K * (torch.softmax(L, 0).T @ L)               # column i of the softmax: self-normalised weights q(t_i | x)
+        r = bundle_size * (torch.softmax(L, 0).T @ L)               # column i of the softmax: self-normalised weights q(t_i | x)
     else: raise ValueError(f"weighting must be 'cell' or 'reweighted', got {weighting!r}")
     return r - torch.logsumexp(r, -1, keepdim=True)
 
@@ -408,22 +455,38 @@ def posterior_means(slp:torch.Tensor, # (G, m, G) per-sample log-posteriors
     u = grid.tensor() if coords is None else coords.forward(grid.tensor())
     return slp.exp() @ u
 
+# %% ../nbs/05_posterior.ipynb #5cc1d55f
+@dataclass
+class PosteriorEvaluation:
+    "How well a posterior network does on bundles of held-out samples (`evaluate_posterior`)"
+    bundle_size:int # samples per bundle
+    nll:float # mean NLL of the true cell, nats per bundle
+    nll_uniform:float # ln G, the NLL of the uniform posterior
+    mean_error_cells:float # mean distance of the posterior mean from the true cell, in cells
+    top1:float # share of bundles whose most probable cell is the true one
+    coverage:dict # nominal mass -> share of bundles whose true cell lies in the highest-posterior set of that mass
+
+    def summary(self) -> dict:
+        "JSON-able copy of the fields"
+        return asdict(self)
+
 # %% ../nbs/05_posterior.ipynb #a523d1fe
 def evaluate_posterior(net:PosteriorNet, # trained network
                        bank:SampleBank, # samples on its grid
-                       K:int=1, # bundle size to evaluate
+                       *,
+                       bundle_size:int=1, # bundle size to evaluate
                        sample_idx:np.ndarray|None=None, # (G, m) allowed sample indices (e.g. the held-out ones)
                        n_bundles:int=4096, # bundles drawn
                        levels:tuple=(0.5, 0.8, 0.95), # nominal credible masses for the coverage check
                        seed:int=0, # seed of the draws
-                      ) -> dict:
-    "NLL (nats), error of the posterior mean (in cells) and coverage of highest-posterior credible sets, on bundles of K"
+                      ) -> PosteriorEvaluation:
+    "NLL (nats), error of the posterior mean (in cells) and coverage of highest-posterior credible sets, on bundles of `bundle_size` samples"
     check_bank_grid(net, bank)
     dev = next(net.parameters()).device
     x = _bank_tensor(bank, dev)
     G = bank.grid.n
-    idx = np.broadcast_to(np.arange(bank.n_per_point), (G, bank.n_per_point)) if sample_idx is None else np.asarray(sample_idx)
-    b, lab = _draw_bundles(x, idx, check_int('K', K, min=1), check_int('n_bundles', n_bundles, min=1), np.random.default_rng(seed))
+    idx = np.broadcast_to(np.arange(bank.n_samples), (G, bank.n_samples)) if sample_idx is None else np.asarray(sample_idx)
+    b, lab = _draw_bundles(x, idx, check_int('bundle_size', bundle_size, min=1), check_int('n_bundles', n_bundles, min=1), np.random.default_rng(seed))
     net.eval()
     with torch.no_grad(): lp = torch.cat([net(b[a:a + 1024]).double().cpu() for a in range(0, len(b), 1024)])
     lab = lab.cpu()
@@ -433,9 +496,9 @@ def evaluate_posterior(net:PosteriorNet, # trained network
     order = p.argsort(-1, descending=True)
     rank_mass = torch.zeros_like(p).scatter_(1, order, p.gather(1, order).cumsum(-1) - p.gather(1, order))  # mass strictly above each cell
     mass_above_true = rank_mass.gather(1, lab[:, None])[:, 0]
-    return dict(K=K, nll=float(-lp.gather(1, lab[:, None]).mean()), nll_uniform=math.log(G),
-                mean_error_cells=float(err.mean()), top1=float((p.argmax(-1) == lab).double().mean()),
-                coverage={float(l): float((mass_above_true < l).double().mean()) for l in levels})
+    return PosteriorEvaluation(bundle_size, float(-lp.gather(1, lab[:, None]).mean()), math.log(G), float(err.mean()),
+                               float((p.argmax(-1) == lab).double().mean()),
+                               {float(l): float((mass_above_true < l).double().mean()) for l in levels})
 
 # %% ../nbs/05_posterior.ipynb #fe82e11f
 def seeded_net(make_net:Callable, # () -> a fresh network
@@ -450,16 +513,17 @@ def seeded_net(make_net:Callable, # () -> a fresh network
 def crossfit_log_posteriors(make_net, # () -> a fresh PosteriorNet (same architecture for every fold)
                             bank:SampleBank, # samples on the network's grid
                             folds:int=2, # networks trained, each on all but one fold of every cell's samples
+                            *,
                             checkpoint:str|Path|None=None, # folder: fold f checkpoints to checkpoint/fold{f} (resumable)
                             val_fraction:float=0.2, # share of the training folds' samples used for early stopping
                             seed:int=0, # seed of the fold assignment, of the networks' initial weights (fold f: seed + f) and of the training draws
                             progress:bool=True, # progress bars
                             refit:bool=False, # refit each fold network's last head layer (`refit_head`) on its training samples
-                            **train_kwargs, # passed to `train_posterior` (epochs, batch, lr, K, ...)
+                            **train_kwargs, # passed to `train_posterior` (epochs, batch_size, lr, bundle_size, ...)
                            ) -> tuple[torch.Tensor, list]:
     "Per-sample log-posteriors (G, n, G) of every sample, each from a network that did not train on it, and the fold networks"
     folds = check_int('folds', folds, min=2)
-    n = bank.n_per_point
+    n = bank.n_samples
     if n < 2 * folds: raise ValueError(f"{folds} folds need at least {2 * folds} samples per cell, the bank has {n}")
     perm = np.stack([np.random.default_rng([seed, 7, i]).permutation(n) for i in range(bank.grid.n)])
     edges = np.linspace(0, n, folds + 1).round().astype(int)

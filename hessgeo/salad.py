@@ -9,7 +9,7 @@ generated 10 x 10 digits mini-SALAD."""
 from __future__ import annotations
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,9 +22,9 @@ from .core import check_finite, check_int
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'DIGIT_STYLES', 'SaladSet', 'parse_salad_name', 'load_salad_folder', 'make_digit_salad',
-           'pairwise_distances', 'similarity_weights', 'nn_retrieval', 'one_hot', 'plot_distance_heatmaps',
-           'pixel_embedding', 'colour_histogram', 'to_grey', 'embed_batched', 'load_clip_embedder',
-           'compare_embeddings', 'format_comparison', 'plot_comparison']
+           'pairwise_distances', 'SimilarityWeights', 'similarity_weights', 'Retrieval', 'nn_retrieval', 'one_hot',
+           'plot_distance_heatmaps', 'pixel_embedding', 'colour_histogram', 'to_grey', 'embed_batched',
+           'load_clip_embedder', 'EmbeddingComparison', 'compare_embeddings', 'format_comparison', 'plot_comparison']
 
 # %% ../nbs/12_salad.ipynb #aa3e4ad3
 @dataclass
@@ -88,6 +88,7 @@ def parse_salad_name(name:str, # file name, e.g. 'apple_watercolor_017.png'
 
 # %% ../nbs/12_salad.ipynb #3a15a8aa
 def load_salad_folder(path, # folder holding `<category>_<style>[_<instance>].<ext>` images (searched recursively)
+                      *,
                       size:int=64, # images are resized to size x size (bilinear)
                       require_balanced:bool=False, # raise if the cells do not all hold the same number of images
                       progress:bool=True, # show a tqdm bar while decoding
@@ -155,6 +156,7 @@ DIGIT_STYLES = {'ink': _style_ink, 'inverted': _style_inverted, 'bold': _style_b
 
 # %% ../nbs/12_salad.ipynb #98493b7a
 def make_digit_salad(n_per_cell:int=10, # instances per (digit, style) cell
+                     *,
                      seed:int=0, # seed: which source digits go to which cell, and the random parts of styles
                      size:int=32, # image side in pixels (the 8x8 digits are upsampled bilinearly)
                      styles:dict|None=None, # name -> f(ink (size, size) in [0, 1], rng) -> RGB; default DIGIT_STYLES
@@ -208,11 +210,26 @@ def _labels(D, category, style):
     check_finite('D', D)
     return D, category, style
 
+# %% ../nbs/12_salad.ipynb #fba7e0a0
+@dataclass
+class SimilarityWeights:
+    "The OLS fit of pairwise distance on the same-category and same-style indicators (`similarity_weights`)"
+    w_category:float # normalised weight of sharing the category, -beta_category / (|beta_category| + |beta_style|)
+    w_style:float # the same for the style; w_category + w_style = 1 when both betas are negative
+    beta_category:float # change of distance when the category is shared
+    beta_style:float # change of distance when the style is shared
+    intercept:float # distance of pairs that share neither
+    r2:float # R^2 of the fit
+
+    def summary(self) -> dict:
+        "JSON-able copy of the fields"
+        return asdict(self)
+
 # %% ../nbs/12_salad.ipynb #3f26f3a2
 def similarity_weights(D, # (N, N) distance matrix
                        category, # (N,) category labels
                        style, # (N,) style labels
-                      ) -> dict:
+                      ) -> SimilarityWeights:
     "OLS of pairwise distance on same-category and same-style indicators: normalised weights w_category, w_style, betas, R^2"
     D, category, style = _labels(D, category, style)
     i, j = np.triu_indices(len(D), 1)
@@ -226,15 +243,28 @@ def similarity_weights(D, # (N, N) distance matrix
     r2 = 1 - (resid ** 2).sum() / tss if tss > 0 else float('nan')
     norm = abs(beta[1]) + abs(beta[2])
     w = (-beta[1] / norm, -beta[2] / norm) if norm > 0 else (float('nan'), float('nan'))
-    return dict(w_category=float(w[0]), w_style=float(w[1]), beta_category=float(beta[1]), beta_style=float(beta[2]),
-                intercept=float(beta[0]), r2=float(r2))
+    return SimilarityWeights(float(w[0]), float(w[1]), float(beta[1]), float(beta[2]), float(beta[0]), float(r2))
+
+# %% ../nbs/12_salad.ipynb #9e2e0d4f
+@dataclass
+class Retrieval:
+    "Nearest-neighbour retrieval rates and their chance levels (`nn_retrieval`)"
+    category_rate:float # share of nearest neighbours with the same category (ties split evenly)
+    style_rate:float # share with the same style
+    category_chance:float # the category rate of a random neighbour
+    style_chance:float # the style rate of a random neighbour
+
+    def summary(self) -> dict:
+        "JSON-able copy of the fields"
+        return asdict(self)
 
 # %% ../nbs/12_salad.ipynb #bc558745
 def nn_retrieval(D, # (N, N) distance matrix
                  category, # (N,) category labels
                  style, # (N,) style labels
+                 *,
                  rtol:float=1e-9, # distances within rtol * (scale of D) of the minimum count as ties
-                ) -> dict:
+                ) -> Retrieval:
     "Nearest-neighbour retrieval rates for category and style (ties split evenly), with the chance levels"
     D, category, style = _labels(D, category, style)
     D = D.copy(); np.fill_diagonal(D, np.inf)
@@ -243,8 +273,7 @@ def nn_retrieval(D, # (N, N) distance matrix
     same_c, same_s = category[:, None] == category[None], style[:, None] == style[None]
     N = len(D)
     chance = lambda lab: float(((np.unique(lab, return_counts=True)[1] - 1) * np.unique(lab, return_counts=True)[1]).sum() / (N * (N - 1)))
-    return dict(category_rate=float((w * same_c).sum(1).mean()), style_rate=float((w * same_s).sum(1).mean()),
-                category_chance=chance(category), style_chance=chance(style))
+    return Retrieval(float((w * same_c).sum(1).mean()), float((w * same_s).sum(1).mean()), chance(category), chance(style))
 
 # %% ../nbs/12_salad.ipynb #f55b66f2
 def one_hot(labels, # (N,) integer labels
@@ -301,6 +330,7 @@ def to_grey(images:np.ndarray, # (N, H, W, 3) RGB in [0, 1]
 # %% ../nbs/12_salad.ipynb #5803b4cf
 def embed_batched(fn:Callable, # torch function (B, ...) -> (B, F)
                   x:torch.Tensor, # inputs (N, ...)
+                  *,
                   batch_size:int=256, # inputs per call
                   progress:bool=False, # tqdm bar
                  ) -> np.ndarray:
@@ -313,6 +343,7 @@ def embed_batched(fn:Callable, # torch function (B, ...) -> (B, F)
 
 # %% ../nbs/12_salad.ipynb #d5f91e43
 def load_clip_embedder(model_dir:str|None=None, # local folder of a CLIP checkpoint (default: env HESSGEO_CLIP_DIR)
+                       *,
                        batch_size:int=64, # images per forward pass
                       ) -> Callable:
     "A function images (N, H, W, 3) in [0, 1] -> CLIP image embeddings (N, F), from local weights only; RuntimeError explaining why not"
@@ -337,39 +368,53 @@ def load_clip_embedder(model_dir:str|None=None, # local folder of a CLIP checkpo
         return np.concatenate(out)
     return embed
 
+# %% ../nbs/12_salad.ipynb #890799ef
+@dataclass
+class EmbeddingComparison:
+    "One embedding's similarity weights and retrieval rates on a SALAD set (`compare_embeddings`)"
+    name:str # the embedding's name
+    dim:int # its dimension
+    w_category:float; w_style:float; beta_category:float; beta_style:float; intercept:float; r2:float # `SimilarityWeights`
+    category_rate:float; style_rate:float; category_chance:float; style_chance:float # `Retrieval`
+
+    def summary(self) -> dict:
+        "JSON-able copy of the fields"
+        return asdict(self)
+
 # %% ../nbs/12_salad.ipynb #01d9235f
 def compare_embeddings(embeddings:dict, # name -> (N, F) embedding of the images of `ds`
                        ds:SaladSet, # the labelled set
+                       *,
                        metric:str='euclidean', # distance used for all embeddings
-                      ) -> list[dict]:
-    "Similarity weights and retrieval rates for each embedding, one dict per embedding"
+                      ) -> list[EmbeddingComparison]:
+    "Similarity weights and retrieval rates for each embedding, one `EmbeddingComparison` per embedding"
     rows = []
     for name, E in embeddings.items():
         if len(E) != len(ds): raise ValueError(f"embedding {name!r} has {len(E)} rows, the set has {len(ds)} images")
         D = pairwise_distances(E, metric)
-        rows.append(dict(name=name, dim=int(np.asarray(E).shape[1]), **similarity_weights(D, ds.category, ds.style),
-                         **nn_retrieval(D, ds.category, ds.style)))
+        rows.append(EmbeddingComparison(name, int(np.asarray(E).shape[1]), **similarity_weights(D, ds.category, ds.style).summary(),
+                                        **nn_retrieval(D, ds.category, ds.style).summary()))
     return rows
 
 # %% ../nbs/12_salad.ipynb #1e8403a2
-def format_comparison(rows:list[dict], # output of `compare_embeddings`
+def format_comparison(rows:list[EmbeddingComparison], # output of `compare_embeddings`
                      ) -> str:
     "A plain-text table of the comparison"
     head = f"{'embedding':<22}{'dim':>6}{'w_cat':>8}{'w_style':>9}{'R^2':>7}{'NN cat':>8}{'NN style':>10}"
     lines = [head, '-' * len(head)]
     for r in rows:
-        lines.append(f"{r['name']:<22}{r['dim']:>6}{r['w_category']:>8.3f}{r['w_style']:>9.3f}{r['r2']:>7.3f}"
-                     f"{r['category_rate']:>8.3f}{r['style_rate']:>10.3f}")
-    if rows: lines.append(f"(chance retrieval: category {rows[0]['category_chance']:.3f}, style {rows[0]['style_chance']:.3f})")
+        lines.append(f"{r.name:<22}{r.dim:>6}{r.w_category:>8.3f}{r.w_style:>9.3f}{r.r2:>7.3f}"
+                     f"{r.category_rate:>8.3f}{r.style_rate:>10.3f}")
+    if rows: lines.append(f"(chance retrieval: category {rows[0].category_chance:.3f}, style {rows[0].style_chance:.3f})")
     return '\n'.join(lines)
 
 # %% ../nbs/12_salad.ipynb #3508e87a
-def plot_comparison(rows:list[dict], # output of `compare_embeddings`
+def plot_comparison(rows:list[EmbeddingComparison], # output of `compare_embeddings`
                     ax=None):
     "Each embedding as a point (w_category, w_style) on the segment between the conceptual models"
     ax = ax or plt.subplots(figsize=(4.5, 4))[1]
     t = np.linspace(0, 1, 50); ax.plot(t, 1 - t, 'k:', lw=0.8)
     for r in rows:
-        ax.scatter(r['w_category'], r['w_style']); ax.annotate(r['name'], (r['w_category'], r['w_style']), fontsize=8)
+        ax.scatter(r.w_category, r.w_style); ax.annotate(r.name, (r.w_category, r.w_style), fontsize=8)
     ax.set_xlabel('category weight'); ax.set_ylabel('style weight'); ax.set_title('category vs style similarity')
     return ax

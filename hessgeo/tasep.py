@@ -17,7 +17,7 @@ from scipy.special import gammaln, logsumexp
 from torch.func import jacfwd, vmap
 from tqdm.auto import tqdm
 
-from .core import (check_finite, check_positive, check_int, child_seeds, torch_generator, default_device,
+from .core import (check_finite, check_positive, check_int, child_seeds, torch_generator, resolve_device,
                           integrated_autocorr_time, mean_and_error)
 
 # %% auto #0
@@ -83,6 +83,7 @@ def _log_sp(a, b, p):
 def tasep_log_z(alpha, # injection rate(s), > 0
                 beta, # extraction rate(s), > 0, broadcastable against `alpha`
                 N:int, # chain length, >= 0
+                *,
                 all_n:bool=False, # return ln Z_n for every n = 0..N along a new last axis
                ) -> np.ndarray:
     "ln Z_N(alpha, beta) from the DEHP closed form, in log space (stable for N in the thousands); Z_0 = 1"
@@ -134,6 +135,7 @@ def tasep_density_profile(alpha, # injection rate(s), > 0
 def tasep_matrices(alpha:float|torch.Tensor, # injection rate (scalar, or tensor that requires grad)
                    beta:float|torch.Tensor, # extraction rate
                    N:int, # longest chain the representation must be exact for; matrices are (N+1, N+1)
+                   *,
                    representation:str='positive', # 'positive' (non-negative entries) or 'dehp' (the finite DEHP one)
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     "Matrices D, E and vectors W, V (float64 torch, differentiable in alpha, beta) with exact <W|X_1..X_n|V> for n <= N"
@@ -257,12 +259,13 @@ def tasep_log_probs_all(alpha, # injection rate(s), scalar or (P,)
 def tasep_fisher_metric(alpha, # injection rate(s), scalar or any shape B
                         beta, # extraction rate(s), broadcastable against `alpha`
                         N:int, # chain length, 1 <= N <= 22 (2^N configurations are enumerated)
-                        chunk:int=2**18, # (point, configuration) pairs per vmap batch (bigger N: one point at a time)
-                        device=None, # torch device to compute on (default: CPU)
+                        *,
+                        chunk:int=2**18, # (point, configuration) pairs per vmap batch, memory only (bigger N: one point at a time)
+                        device=None, # torch device to compute on (`resolve_device`: None is CUDA when available, else the CPU)
                        ) -> np.ndarray:
     "Exact Fisher metric of the stationary TASEP in (alpha, beta) coordinates, shape (*B, 2, 2), by enumeration and jacfwd"
     a, b = _rates(alpha, beta)
-    N = check_int('N', N, min=1)
+    N, device = check_int('N', N, min=1), resolve_device(device)
     if N > 22: raise ValueError(f"exact enumeration is limited to N <= 22, got {N}")
     chunk = check_int('chunk', chunk, min=1)
     th = torch.as_tensor(np.stack([a.ravel(), b.ravel()], -1), device=device)
@@ -384,9 +387,10 @@ def sample_tasep_exact(alpha, # injection rate(s), scalar or (P,)
                        beta, # extraction rate(s), broadcastable against `alpha`
                        N:int, # chain length, >= 1
                        n_samples:int, # i.i.d. configurations per point
+                       *,
                        seed:int=0, # random seed (same seed, backend and sizes: same samples)
-                       backend:str='auto', # 'numba' (CPU), 'torch' (any device) or 'auto' (numba on the CPU, else torch)
-                       device=None, # torch device for the torch backend (default: CPU)
+                       backend:str='auto', # 'numba' (CPU), 'torch' (any device) or 'auto' (numba on the CPU, torch elsewhere)
+                       device=None, # torch device (`resolve_device`: None is CUDA when available, else the CPU)
                       ) -> np.ndarray:
     "Exact i.i.d. samples of the stationary open TASEP by left-to-right conditionals: uint8 array (P, n_samples, N)"
     a, b = _rates(alpha, beta)
@@ -394,7 +398,7 @@ def sample_tasep_exact(alpha, # injection rate(s), scalar or (P,)
     N, S = check_int('N', N, min=1), check_int('n_samples', n_samples, min=0)
     seed = check_int('seed', seed, min=0)
     if backend not in ('auto', 'numba', 'torch'): raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
-    dev = torch.device(device) if device is not None else torch.device('cpu')
+    dev = resolve_device(device)
     if backend == 'auto': backend = 'numba' if dev.type == 'cpu' else 'torch'
     A, B = torch.as_tensor(1 / a, device=dev), torch.as_tensor(1 / b, device=dev)
     with torch.no_grad():
@@ -625,12 +629,13 @@ def simulate_tasep(alpha, # injection rate(s), scalar or (P,)
                    beta, # extraction rate(s), broadcastable against `alpha`
                    N:int, # chain length, >= 1
                    n_samples:int, # samples recorded per chain
+                   *,
                    n_chains:int=1, # independent chains per point
                    burn_in:int|None=None, # sweeps before the first sampling interval (default 10 N^1.5 + 100)
                    spacing:int=1, # sweeps (N+1 attempts each) between samples
                    seed:int=0, # random seed: same seed, same backend, same sizes -> same samples
-                   backend:str='auto', # 'numba' (CPU), 'torch' (any device) or 'auto' (torch on CUDA, else numba)
-                   device=None, # torch device for the torch backend (default: `default_device()`)
+                   backend:str='auto', # 'numba' (CPU), 'torch' (any device) or 'auto' (numba on the CPU, torch elsewhere)
+                   device=None, # torch device (`resolve_device`: None is CUDA when available, else the CPU)
                    progress:bool=True, # show a progress bar
                   ) -> TasepSamples:
     "Random-sequential simulation of the open TASEP, batched over (alpha, beta) points and chains"
@@ -641,7 +646,7 @@ def simulate_tasep(alpha, # injection rate(s), scalar or (P,)
     burn = int(10 * N ** 1.5) + 100 if burn_in is None else check_int('burn_in', burn_in, min=0)
     spacing, seed = check_int('spacing', spacing, min=1), check_int('seed', seed, min=0)
     if backend not in ('auto', 'numba', 'torch'): raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     if backend == 'auto': backend = 'torch' if dev.type != 'cpu' else 'numba'
     if backend == 'numba': configs, moves = _run_numba(a, b, N, S, C, burn, spacing, seed, progress)
     else: configs, moves = _run_torch(a, b, N, S, C, burn, spacing, seed, dev, progress)

@@ -50,10 +50,10 @@ def test_conceptual_models_are_the_two_ends():
     assert ds.balanced and len(ds) == 300
     for E, expect in [(one_hot(ds.category), (1.0, 0.0)), (one_hot(ds.style), (0.0, 1.0))]:
         w = similarity_weights(pairwise_distances(E), ds.category, ds.style)
-        assert w['w_category'] == pytest.approx(expect[0], abs=1e-12)
-        assert w['w_style'] == pytest.approx(expect[1], abs=1e-12)
+        assert w.w_category == pytest.approx(expect[0], abs=1e-12)
+        assert w.w_style == pytest.approx(expect[1], abs=1e-12)
     r = nn_retrieval(pairwise_distances(one_hot(ds.category)), ds.category, ds.style)
-    assert r['category_rate'] == pytest.approx(1.0) and r['style_rate'] == pytest.approx(2 / 29)   # (n-1)/(S n - 1)
+    assert r.category_rate == pytest.approx(1.0) and r.style_rate == pytest.approx(2 / 29)   # (n-1)/(S n - 1)
 
 
 def test_weights_of_weighted_concatenation():
@@ -61,7 +61,7 @@ def test_weights_of_weighted_concatenation():
     cat = np.repeat(np.arange(5), 4); sty = np.tile(np.arange(4), 5)
     E = np.concatenate([3.0 * one_hot(cat), 1.0 * one_hot(sty)], 1)
     w = similarity_weights(pairwise_distances(E) ** 2, cat, sty)
-    assert (w['w_category'], w['w_style']) == pytest.approx((0.9, 0.1), abs=1e-12)
+    assert (w.w_category, w.w_style) == pytest.approx((0.9, 0.1), abs=1e-12)
 
 
 def test_digit_salad_reproducible_and_bad_input():
