@@ -17,15 +17,15 @@
     -net; the sign changes nothing in the cost, and both sides here compute Hess of the module's output.)
 
     Ours: `HessianMetric(potential).matrix`, in chunks of `--chunk` points (the class default), under
-    `torch.no_grad()`. For an `MLPPotential` it takes the structured Hessian (`hessgeo.geodesics.structured_hessian`):
-    forward tangents of every layer (value and two tangents, the tangents as one stacked GEMM), one backward pass for
-    the adjoint, and LayerNorm's closed-form second derivative contracted with both. That is about 4 GEMMs per
+    `torch.no_grad()`. For an `MLPPotential` it takes the potential's own structured Hessian (`MLPPotential.hessian`,
+    `hessgeo.potential`): forward tangents of every layer (value and two tangents, the tangents as one stacked GEMM),
+    one backward pass for the adjoint, and LayerNorm's closed-form second derivative contracted with both. That is about 4 GEMMs per
     hidden layer instead of the ~6 that every generic AD strategy needs for a 2-D input, and far fewer elementwise
     passes. The speed of the headline `hessian_vmap_vs_loop_ratio` (reference / ours) comes from this structured
     Hessian, not from torch.func.
 
     For information (not the headline):
-    - `hessian_generic_ratio`: the generic torch.func path (`HessianMetric(potential, structured=False)`: `vjp` of the
+    - `hessian_generic_ratio`: the generic torch.func path (`HessianMetric(potential, own_derivatives=False)`: `vjp` of the
       batched `grad`, the two basis cotangents vmapped, same chunks). It is ~2-3x faster than the reference, only
       because chunking keeps the graph in cache.
     - the same reference loop run on our chunks (then it is as fast as the generic path: same GEMMs on the same blocks);
@@ -35,8 +35,9 @@
 
 (b) 1,000 geodesics shot in one batch (RK4, 50 steps) on CPU: geodesics per second, for the Hessian metric of the
     project's convex potential (`ICNNPotential`, width 64, depth 3, float64; every RK4 stage needs third derivatives,
-    by reverse mode over the structured Hessian; the same shot with the torch.func third derivatives is printed for
-    information), plus a grid-sampled metric and the analytic hyperbolic metric for comparison.
+    `ICNNPotential.third_derivatives`, by reverse mode over its structured Hessian; the same shot with the torch.func
+    third derivatives is printed for information), plus a grid-sampled metric and the analytic hyperbolic metric for
+    comparison.
 
 Threads on a shared machine: with the default (spinning) OpenMP wait policy and 2 threads on 2 cores that other jobs
 also use, every parallel region waits for a descheduled spinning thread; small-op workloads such as (b) then ran 10-50x
@@ -59,7 +60,8 @@ import torch
 
 from common import parser, start
 from hessgeo.core import ParamGrid
-from hessgeo.geodesics import GridMetric, HessianMetric, HyperbolicHalfPlane, RK4Shooter
+from hessgeo.geodesics import RK4Shooter
+from hessgeo.metrics import GridMetric, HessianMetric, HyperbolicHalfPlane
 from hessgeo.potential import ICNNPotential, MLPPotential
 
 
@@ -120,8 +122,8 @@ def main(argv=None):
     grid = ParamGrid((0.0, 0.0), (1.0, 1.0), (a.grid, a.grid))
     x = grid.tensor().float()
     kw = {} if a.chunk is None else dict(chunk=a.chunk)
-    metric, generic = HessianMetric(net, **kw), HessianMetric(net, structured=False, **kw)
-    assert metric._structured_fn() is not None and generic._structured_fn() is None
+    metric, generic = HessianMetric(net, **kw), HessianMetric(net, own_derivatives=False, **kw)
+    assert metric.uses_own_derivatives and net.has_structured_hessian and not generic.uses_own_derivatives
     res['chunk'] = metric.chunk
     def ours():
         with torch.no_grad(): return metric.matrix(x)
@@ -142,7 +144,7 @@ def main(argv=None):
         xp = torch.cat([x, x[-1:].expand(pad, 2)]) if pad else x   # every call the same shape: no recompilation
         params = {k: v.detach() for k, v in net.named_parameters()}
         Fc = lambda X: -torch.func.functional_call(net, params, (X,))[:, 0]
-        hc = torch.compile(HessianMetric(Fc, chunk=c)._hess, dynamic=False)
+        hc = torch.compile(HessianMetric(Fc, chunk=c).matrix, dynamic=False)   # one chunk per call: torch.func's Hessian
         def compiled():
             with torch.no_grad(): return torch.cat([hc(xp[i:i + c]) for i in range(0, xp.shape[0], c)])[:x.shape[0]]
         t0 = time.perf_counter()
@@ -198,9 +200,9 @@ def main(argv=None):
         gp = gmetric.matrix(p0)
         speed = torch.einsum('bi,bij,bj->b', dirs, gp, dirs).sqrt()
         v0 = dirs * (0.3 / speed)[:, None]    # metric length 0.3
-        shooter.shoot(gmetric, p0[:2], v0[:2]); shooter.shoot(HessianMetric(icnn, structured=False), p0[:2], v0[:2])  # warm-up
+        shooter.shoot(gmetric, p0[:2], v0[:2]); shooter.shoot(HessianMetric(icnn, own_derivatives=False), p0[:2], v0[:2])  # warm-up
         t0 = time.perf_counter(); cur = shooter.shoot(gmetric, p0, v0); t_net = time.perf_counter() - t0
-        t0 = time.perf_counter(); cur_g = shooter.shoot(HessianMetric(icnn, structured=False), p0, v0); t_gen_geo = time.perf_counter() - t0
+        t0 = time.perf_counter(); cur_g = shooter.shoot(HessianMetric(icnn, own_derivatives=False), p0, v0); t_gen_geo = time.perf_counter() - t0
     geo_diff = float((cur.points - cur_g.points).abs().max())
     res.update(geodesics=B, rk4_steps=a.n_steps, geodesics_per_s=B / t_net, geodesics_s=t_net, geo_width=a.geo_width,
                geo_depth=a.geo_depth, network_speed_drift_max=float(cur.speed_drift.max()),

@@ -571,7 +571,7 @@ def geodesic_metric(system:str='ising', # 'ising' (exact L x L torus, (T, H)), '
                    ) -> dict:
     "The metric of `system` over a box, as the geodesic solvers take it, with its name, axis names and the exact distance where known"
     import torch
-    from hessgeo.geodesics import GridMetric, HyperbolicHalfPlane
+    from hessgeo.metrics import GridMetric, HyperbolicHalfPlane
     if system not in _GEO_SYSTEMS: raise ValueError(f"system must be one of {', '.join(_GEO_SYSTEMS)}, got {system!r}")
     d = _GEO_SYSTEMS[system]
     lo = np.asarray(d['lo'] if lo is None else lo, dtype=np.float64); hi = np.asarray(d['hi'] if hi is None else hi, dtype=np.float64)
@@ -623,7 +623,7 @@ def fit_exact_potential(system:str, # 'ising' or 'tasep'
                          bundle_size=30, steps=200, lbfgs_steps=100, seed=seed, progress=progress)
 
 # %% ../nbs/14_cli.ipynb #geo11speed
-def _metric_speed(metric, # a hessgeo.geodesics.Metric
+def _metric_speed(metric, # a hessgeo.metrics.Metric
                   points, # curves (B, n, 2) at uniform times on [0, 1]
                  ):
     "Metric speed |c'(t)|_g (B, n) of sampled curves, velocities by central differences"
@@ -685,7 +685,8 @@ def geodesic(system:str='ising', # 'ising' (exact L x L torus in (T, H)), 'tasep
     import warnings
     import matplotlib; matplotlib.use('Agg')
     import torch
-    from hessgeo.geodesics import geodesic as solve_geodesic, compare_with_straight_line, fitted_metric
+    from hessgeo.geodesics import geodesic as solve_geodesic, compare_with_straight_line
+    from hessgeo.metrics import fitted_metric
     d = _GEO_SYSTEMS.get(system)
     if d is None: raise ValueError(f"system must be one of {', '.join(_GEO_SYSTEMS)}, got {system!r}")
     if fit and system not in ('ising', 'tasep'): raise ValueError(f"--fit needs a physics system (ising or tasep), got {system!r}")

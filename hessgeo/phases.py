@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 from .core import ParamGrid, check_finite, check_int, check_positive
 from .diffusion import LatentPlane
 from .potential import FittedPotential, fit_potential
-from .geodesics import GridMetric, Metric, as_metric, compare_with_straight_line, geodesic, resample_equidistant, straight_line
+from .metrics import GridMetric, Metric, as_metric, volume_element
+from .geodesics import compare_with_straight_line, geodesic, resample_equidistant, straight_line
 
 # %% auto #0
 __all__ = ['karras_sigmas', 'GaussianMixtureFlow', 'toy_plane', 'default_n_eff', 'embedding_log_posterior', 'pullback_metric',
@@ -271,7 +272,7 @@ def metric_score(g, # metric values (G, 2, 2), or a scalar field (G,)
     g = check_finite('metric', g.detach().cpu() if torch.is_tensor(g) else g)
     if g.ndim == 1: return g
     if g.ndim != 3 or g.shape[1:] != (2, 2): raise ValueError(f"metric must have shape (G, 2, 2) or (G,), got {g.shape}")
-    if kind == 'sqrt_det': return np.sqrt(np.clip(np.linalg.det(g), 0, None))
+    if kind == 'sqrt_det': return volume_element(g)
     if kind == 'trace': return np.trace(g, axis1=1, axis2=2)
     if kind == 'max_eig': return np.linalg.eigvalsh(0.5 * (g + g.transpose(0, 2, 1)))[:, -1]
     raise ValueError(f"kind must be 'sqrt_det', 'trace' or 'max_eig', got {kind!r}")

@@ -23,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from .core import CoordMap, ParamGrid, check_finite, check_int, check_positive
 from .diffusion import LatentPlane, PlaneSampler, load_default_model, load_digit_classifier, load_sd_pipeline, model_latent_shape
 from .phases import image_mosaic, label_boundaries, metric_score, phase_labels, plane_metric, pullback_metric
-from .geodesics import GridMetric, compare_with_straight_line, geodesic, resample_equidistant, straight_line
+from .metrics import GridMetric
+from .geodesics import compare_with_straight_line, geodesic, resample_equidistant, straight_line
 
 # %% auto #0
 __all__ = ['DRAW_LOCK', 'METRIC_KINDS', 'COMPONENTS', 'figure_png', 'serialised_drawing', 'PlaneModel', 'load_plane_model',

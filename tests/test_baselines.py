@@ -9,7 +9,7 @@ from torch.func import grad, vmap
 from hessgeo.baselines import (classifim, gaussian_natural, mean_as_stat, mean_jacobian, metric_jackknife, pca_as_stat,
                                potential_from_gradient, statistic_metric, statistic_moments)
 from hessgeo.core import ParamGrid, ising_natural, torch_generator
-from hessgeo.geodesics import gaussian_log_partition
+from hessgeo.metrics import gaussian_log_partition
 from hessgeo.potential import metric_error
 
 GG = ParamGrid((-1., 0.5), (1., 1.5), (12, 12), names=('mu', 'sigma'))

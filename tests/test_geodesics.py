@@ -1,4 +1,4 @@
-"Fast checks of hessgeo.geodesics against closed forms (the notebook nbs/08_geodesics.ipynb has the full set)."
+"Fast checks of hessgeo.metrics and hessgeo.geodesics against closed forms (the notebooks nbs/08_metrics.ipynb and nbs/08a_geodesics.ipynb have the full set)."
 import math
 
 import pytest
@@ -6,9 +6,10 @@ import torch
 
 from hessgeo.core import ParamGrid
 from hessgeo.core import CoordMap
-from hessgeo.geodesics import (EnergyBVP, GaussianNatural, GridMetric, HessianMetric, HyperbolicHalfPlane, Metric, PullbackMetric,
-                               RK4Shooter, ShootingBVP, compare_with_straight_line, exp_map, fitted_geodesics, fitted_metric, gaussian_log_partition,
-                               geodesic, geodesic_distance, geodesic_residual, resample_equidistant, straight_line)
+from hessgeo.metrics import (GaussianNatural, GridMetric, HessianMetric, HyperbolicHalfPlane, Metric, PullbackMetric, fitted_metric,
+                             gaussian_log_partition)
+from hessgeo.geodesics import (EnergyBVP, RK4Shooter, ShootingBVP, compare_with_straight_line, exp_map, fitted_geodesics, geodesic,
+                               geodesic_distance, geodesic_residual, resample_equidistant, straight_line)
 from hessgeo.potential import FittedPotential
 
 D = torch.float64

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from hessgeo.core import ParamGrid
-from hessgeo.potential import (ICNNPotential, MLPPotential, as_log_posteriors, bregman_log_posterior,
-                               bundle_log_posteriors, fit_potential, js_divergence, metric_error,
-                               pool_log_posteriors, population_log_posterior, potential_hessian)
+from hessgeo.potential import (FittedPotential, ICNNPotential, MLPPotential, PotentialEnsemble, as_log_posteriors,
+                               bregman_log_posterior, bundle_log_posteriors, fit_potential, heat_capacity_peak, js_divergence,
+                               metric_error, pool_log_posteriors, population_log_posterior, potential_hessian,
+                               reverse_third_derivatives, third_order_safe)
 
 D = torch.float64
 
@@ -80,3 +81,32 @@ def test_nonconvex_fit_is_reported():
     if len(bad):
         assert any('not convex' in str(x.message) for x in w)
         with pytest.raises(ValueError, match='the fitted potential is not convex'): fit.metric(g.tensor(), strict=True)
+
+
+def test_own_hessians_and_third_derivatives_match_torch_func():
+    "the structured Hessians and the third derivatives over them agree with torch.func (third-order-safe module) at float64"
+    gen = torch.Generator().manual_seed(0)
+    u = torch.rand(12, 2, generator=gen, dtype=D) * 2 - 0.5
+    icnn = ICNNPotential((-1., -1.), (1., 0.5), width=8, depth=2, seed=1)
+    mlp = MLPPotential((-1., -1.), (1.5, 1.), width=8, depth=2, seed=2)
+    for m in (icnn, mlp, PotentialEnsemble([icnn, mlp])):
+        assert m.has_structured_hessian
+        with torch.no_grad():
+            torch.testing.assert_close(m.hessian(u), potential_hessian(m, u), rtol=1e-10, atol=1e-12)
+            F3, g = m.third_derivatives(u)
+            F3f, gf = reverse_third_derivatives(lambda v: potential_hessian(third_order_safe(m), v), u)
+        torch.testing.assert_close(F3, F3f, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(g, gf, rtol=1e-10, atol=1e-12)
+
+
+class _Quartic(torch.nn.Module):
+    "F(T, H) = -T^4/12 + a T^3/6 + H^2/2: T^2 F_TT = a T^3 - T^4 peaks at T = 3a/4"
+    def __init__(self, a): super().__init__(); self.a = a
+    def forward(self, u): return -u[:, 0] ** 4 / 12 + self.a * u[:, 0] ** 3 / 6 + u[:, 1] ** 2 / 2
+
+
+def test_heat_capacity_peak():
+    fit = FittedPotential(_Quartic(3.2), ParamGrid((1.5, -0.5), (3.5, 0.5), (4, 4)), None, 1)
+    assert abs(heat_capacity_peak(fit) - 2.4) < 1e-3
+    off = FittedPotential(_Quartic(3.2), ParamGrid((1.5, 0.1), (3.5, 0.5), (4, 4)), None, 1)
+    with pytest.raises(ValueError, match='the line H = 0 must cross'): heat_capacity_peak(off)
