@@ -20,13 +20,13 @@ from hessgeo.pipeline import ising_exact_truth, ising_mc_truth, tasep_exact_trut
 
 SIZES = {
     'default': dict(
-        ising8=dict(L=8, grid=(16, 16), n=1024, epochs=12, rows_K=4, features=16, classifim_steps=3000),
-        tasep=dict(N=10, grid=(16, 16), n=4096, epochs=12, rows_K=20, features=32, folds=2, classifim_steps=3000),
-        ising32=dict(L=32, grid=(16, 17), n=256, epochs=4, rows_K=1, features=16, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
+        ising8=dict(L=8, grid=(16, 16), n=1024, epochs=12, bundle_size=4, features=16, classifim_steps=3000),
+        tasep=dict(N=10, grid=(16, 16), n=4096, epochs=12, bundle_size=20, features=32, folds=2, classifim_steps=3000),
+        ising32=dict(L=32, grid=(16, 17), n=256, epochs=4, bundle_size=1, features=16, classifim_steps=3000, truth_samples=1000, truth_chains=8)),
     'quick': dict(
-        ising8=dict(L=4, grid=(6, 4), n=128, epochs=2, rows_K=1, features=8, classifim_steps=100),
-        tasep=dict(N=6, grid=(5, 5), n=128, epochs=2, rows_K=1, features=8, classifim_steps=100),
-        ising32=dict(L=8, grid=(6, 4), n=64, epochs=2, rows_K=1, features=8, classifim_steps=100, truth_samples=200, truth_chains=4)),
+        ising8=dict(L=4, grid=(6, 4), n=128, epochs=2, bundle_size=1, features=8, classifim_steps=100),
+        tasep=dict(N=6, grid=(5, 5), n=128, epochs=2, bundle_size=1, features=8, classifim_steps=100),
+        ising32=dict(L=8, grid=(6, 4), n=64, epochs=2, bundle_size=1, features=8, classifim_steps=100, truth_samples=200, truth_chains=4)),
 }
 METHODS = ('method', 'mean_as_stat', 'pca_as_stat', 'classifim')
 KEYS = ('metric_median_rel_err', 'F_rmse', 'gradF_rmse', 'ridge_rel_err')
@@ -42,7 +42,7 @@ def run_system(name, cfg, work, seed, progress, threads):
                                    ising_sampler(L, n_chains=8 if cfg['n'] % 8 == 0 else 1, burn_in=300, sweeps_between=4),
                                    cfg['n'], seed=seed, progress=progress)
         truth = (ising_exact_truth(grid, L) if L <= 10 and name == 'ising8' else
-                 ising_mc_truth(grid, L, cfg['truth_samples'], cfg['truth_chains'], seed=seed + 1000, progress=progress))
+                 ising_mc_truth(grid, L, n_samples=cfg['truth_samples'], n_chains=cfg['truth_chains'], seed=seed + 1000, progress=progress))
         make = lambda: PosteriorNet(LatticeEncoder(cfg['features'], 16, 1), grid, head='smooth')
     else:
         grid = ParamGrid((0.1, 0.1), (1.5, 1.5), cfg['grid'], names=('alpha', 'beta'))
@@ -51,7 +51,7 @@ def run_system(name, cfg, work, seed, progress, threads):
         truth = tasep_exact_truth(grid, cfg['N'])
         make = lambda: PosteriorNet(ChainEncoder(cfg['N'], cfg['features'], hidden=128), grid, head='smooth')
     t_data = time.time() - t0
-    rec = reconstruct(name, bank, truth, make, rows_K=cfg['rows_K'], folds=cfg.get('folds', 1), weighting='reweighted', refit=True, train=dict(epochs=cfg['epochs'], batch=512, lr=1e-2, patience=3),
+    rec = reconstruct(name, bank, truth, make, bundle_size=cfg['bundle_size'], folds=cfg.get('folds', 1), weighting='reweighted', refit=True, train=dict(epochs=cfg['epochs'], batch_size=512, lr=1e-2, patience=3),
                       classifim_steps=cfg['classifim_steps'], checkpoint=work / f'ck_{name}_{bank.root.name}_smooth{cfg["features"]}_folds{cfg.get("folds", 1)}_seed{seed}', seed=seed, progress=progress)
     rec.seconds['data'] = t_data
     return rec
@@ -73,15 +73,16 @@ def main():
     for name in a.only:
         if name not in sizes: sys.exit(f"unknown system {name!r}; choose from {', '.join(sizes)}")
         rec = run_system(name, sizes[name], work, a.seed, not a.quiet, a.threads)
-        out[name] = {k: {kk: rec.errors[k].get(kk) for kk in KEYS + (('failed',) if 'failed' in rec.errors[k] else ())} for k in METHODS}
-        out[name]['extra'] = {k: rec.errors[k] for k in rec.errors if k not in METHODS}
+        errors = {k: e.summary() for k, e in rec.errors.items()}
+        out[name] = {k: {kk: errors[k].get(kk) for kk in KEYS + (('failed',) if 'failed' in errors[k] else ())} for k in METHODS}
+        out[name]['extra'] = {k: errors[k] for k in errors if k not in METHODS}
         out[name]['seconds'] = {k: round(v, 1) for k, v in rec.seconds.items()}
         out[name]['truth'] = rec.truth.name
         out[name]['posterior'] = dict(best_val_nll=rec.info['posterior_val_nll'], best_epoch=rec.info['posterior_best_epoch'], refit=rec.info['refit'])
-        print(f"\n== {name}: {rec.truth.name}, {rec.info['grid']}, {rec.info['n_per_point']} samples per cell, "
+        print(f"\n== {name}: {rec.truth.name}, {rec.info['grid']}, {rec.info['n_samples']} samples per cell, "
               f"{sum(rec.seconds.values()):.0f} s ({', '.join(f'{k} {v:.0f}' for k, v in rec.seconds.items())})")
         print(f"{'':22s} {'metric med':>10s} {'metric p90':>10s} {'F rmse':>10s} {'gradF rmse':>10s} {'ridge err':>10s}")
-        for k, e in rec.errors.items():
+        for k, e in errors.items():
             f = lambda v: f"{v:10.4f}" if v is not None else f"{'-':>10s}"
             print(f"{k:22s} {f(e['metric_median_rel_err'])} {f(e['metric_p90_rel_err'])} {f(e['F_rmse'])} {f(e['gradF_rmse'])} {f(e.get('ridge_rel_err'))}")
         if a.figures:

@@ -40,9 +40,9 @@ def main():
     for s in a.seeds:
         t0 = time.time()
         rec = reconstruct('ising8', bank, truth, lambda: PosteriorNet(LatticeEncoder(16, 16, 1), grid, head='smooth'),
-                          train=dict(epochs=a.epochs, batch=512, lr=1e-2), fit=dict(steps=200, lbfgs_steps=150, ensemble=a.ensemble),
+                          train=dict(epochs=a.epochs, batch_size=512, lr=1e-2), fit=dict(steps=200, lbfgs_steps=150, ensemble=a.ensemble),
                           baselines=(), progress=False, seed=s)
-        e = rec.errors['method']
+        e = rec.errors['method'].summary()
         members = [abs(ridge_of_fit(m) / truth.ridge_T - 1) for m in (rec.fit.members or [rec.fit])]
         runs.append(dict(seed=s, metric_median_rel_err=e['metric_median_rel_err'], ridge_rel_err=e['ridge_rel_err'],
                          ridge_T=rec.fields['method']['ridge_T'], member_ridge_rel_err=members, seconds=round(time.time() - t0, 1)))
