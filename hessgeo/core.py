@@ -103,8 +103,8 @@ class ParamGrid:
         a0, a1 = np.meshgrid(*self.axes, indexing='ij')
         return np.stack([a0.ravel(), a1.ravel()], axis=-1)
 
-    def tensor(self, device=None, dtype=torch.float64) -> torch.Tensor:
-        "Cell centres as an (n, 2) tensor on `device`"
+    def tensor(self, device='cpu', dtype=torch.float64) -> torch.Tensor:
+        "Cell centres as an (n, 2) tensor on `device` (the CPU unless asked)"
         return torch.as_tensor(self.points, dtype=dtype, device=device)
 
     def ravel(self, i, j):
@@ -226,7 +226,7 @@ def child_seeds(seed:int, # master seed
 
 # %% ../nbs/00_core.ipynb #8528f548
 def torch_generator(seed:int, # seed
-                    device=None, # device the generator draws on
+                    device='cpu', # device the generator draws on (None: the CPU)
                    ) -> torch.Generator:
     "A `torch.Generator` on `device` seeded with `seed`"
     gen = torch.Generator(device=torch.device(device) if device is not None else 'cpu')

@@ -32,9 +32,10 @@ __all__ = ['random_subspace', 'forward_ad_ready', 'subspace_jacobian', 'Singular
 # %% ../nbs/11_localgeo.ipynb #821b0fcf
 def random_subspace(d:int, # ambient dimension
                     P:int, # number of orthonormal columns wanted (P <= d)
+                    *,
                     seed:int=0, # seed of the Gaussian draw
                     dtype=torch.float64, # dtype of the result
-                    device=None, # device of the result
+                    device='cpu', # device of the result
                    ) -> torch.Tensor:
     "A random (d, P) matrix with orthonormal columns, Haar-distributed (QR of a Gaussian matrix with sign fix)"
     d, P = check_int('d', d, min=1), check_int('P', P, min=1)
