@@ -129,6 +129,7 @@ class RK4Shooter:
     "Exponential map by batched fixed-step RK4 integration of the geodesic equation"
     def __init__(self,
                  n_steps:int=100, # RK4 steps over [0, t_end]; error falls like n_steps^-4
+                 *,
                  on_exit:str='raise', # 'raise' or 'stop': what to do when a geodesic leaves the domain or meets a degenerate metric
                 ):
         self.n_steps = check_int('n_steps', n_steps, min=1)
@@ -174,6 +175,7 @@ def exp_map(metric, # a Metric (or a batched callable x -> (B, 2, 2))
             x, # base points (B, 2)
             v, # initial velocities (B, 2)
             t:float=1.0, # time to integrate to
+            *,
             n_steps:int=100, # RK4 steps
            ) -> torch.Tensor:
     "The exponential map: where the geodesics from `x` with velocity `v` are at time `t`, (B, 2)"
@@ -214,6 +216,7 @@ class EnergyBVP:
     def __init__(self,
                  n_points:int=65, # nodes per curve, endpoints included (accuracy ~ n_points^-2)
                  max_iter:int=2000, # L-BFGS iterations at most
+                 *,
                  tol:float=1e-11, # stop when the largest gradient entry falls below this (per unit energy)
                  detach_metric:bool=False, # True reproduces the reference code's defect (for comparison only)
                 ):
@@ -254,6 +257,7 @@ class ShootingBVP:
     "Boundary-value geodesics by Newton iteration on the initial velocity of RK4 shooting (forward-mode Jacobians)"
     def __init__(self,
                  n_steps:int=200, # RK4 steps per shot
+                 *,
                  tol:float=1e-11, # converged when |exp_p(v) - q| <= tol * (1 + |q|)
                  max_iter:int=15, # Newton iterations at most (quadratic convergence needs a handful from a good guess)
                 ):
@@ -320,6 +324,7 @@ def _resample_uniform_t(points, n): # (B, m, 2) -> (B, n, 2), linear in the curv
 def geodesic(metric, # a Metric (or a batched callable x -> (B, 2, 2))
              p, # start points (B, 2)
              q, # end points (B, 2)
+             *,
              n_points:int=33, # nodes of the energy-minimising first guess
              n_steps:int=200, # RK4 steps of the shooting refinement (the returned curve has n_steps + 1 points)
              refine:bool=True, # False returns the energy-minimising curve alone

@@ -418,15 +418,15 @@ class PullbackMetric(Metric):
         return torch.einsum('bkm,bmij->bkij', inverse_2x2(J), inner), J.transpose(-1, -2) @ gu @ J
 
 # %% ../nbs/08_metrics.ipynb #6ae09463
-def _per_sample_copy(model:torch.nn.Module, # a fitted potential (F = K ln Z + affine)
-                     K:int, # its bundle size
+def _per_sample_copy(model:torch.nn.Module, # a fitted potential (F = K ln Z + affine, K its bundle size)
+                     bundle_size:int, # K
                     ) -> torch.nn.Module|None:
     "A frozen copy of the potential with its output divided by K through `log_scale` (so it stays a recognised type), or None"
     m = copy.deepcopy(model).requires_grad_(False)          # geodesic solvers must not touch the fit's .grad
     parts = list(m.members) if isinstance(m, PotentialEnsemble) else [m]
     if not all(isinstance(getattr(x, 'log_scale', None), torch.Tensor) for x in parts): return None
     with torch.no_grad():
-        for x in parts: x.log_scale -= math.log(K)
+        for x in parts: x.log_scale -= math.log(bundle_size)
     return m
 
 # %% ../nbs/08_metrics.ipynb #9496737e
@@ -434,16 +434,16 @@ def fitted_metric(fit, # a `hessgeo.potential.FittedPotential`
                   restrict:bool=True, # restrict the domain to the fit's grid box (the fit means nothing outside it)
                  ) -> Metric:
     "The per-sample Fisher metric of a fitted potential in grid coordinates: Hess(F/K) in the fit coordinates, pulled back"
-    model, K = fit.model, fit.bundle_size
-    frozen = _per_sample_copy(model, K)
+    model, bundle_size = fit.model, fit.bundle_size
+    frozen = _per_sample_copy(model, bundle_size)
     if frozen is not None and getattr(frozen, 'has_structured_hessian', False):   # the project's potentials: their own derivatives
         F, F3 = frozen, None
     else:                                                                    # any other module: torch.func on detached parameters
         params = {k: v.detach() for k, v in model.named_parameters()}       # geodesic solvers must not touch the fit's .grad
         buffers = dict(model.named_buffers())
-        F = lambda u: torch.func.functional_call(model, (params, buffers), (u,)) / K
+        F = lambda u: torch.func.functional_call(model, (params, buffers), (u,)) / bundle_size
         safe = third_order_safe(model)                                       # same parameter names, LayerNorm from primitives
-        F3 = F if safe is model else (lambda u: torch.func.functional_call(safe, (params, buffers), (u,)) / K)
+        F3 = F if safe is model else (lambda u: torch.func.functional_call(safe, (params, buffers), (u,)) / bundle_size)
     box = fit.grid if restrict else None
     if fit.coords is None: return HessianMetric(F, domain=box, third=F3)
     return PullbackMetric(HessianMetric(F, third=F3), fit.coords, domain=box)

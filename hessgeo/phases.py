@@ -222,7 +222,7 @@ def plane_metric(emb, # embeddings (G, d) of the image at every grid cell
     N = default_n_eff(emb, grid, width) if n_eff is None else float(check_positive('n_eff', n_eff))
     lp = embedding_log_posterior(emb, grid, N)
     R = plane_fit_rows(grid.n) if rows_per_step == 'auto' else rows_per_step
-    fit = fit_potential(lp, grid, bundle_size=1, steps=steps, progress=progress, kind='log', rows_per_step=R, **fit_kw)
+    fit = fit_potential(lp, grid, bundle_size=1, steps=steps, progress=progress, kind='log', batch_size=R, **fit_kw)
     return PlaneMetric(grid, N, lp, fit, fit.metric(grid.tensor()) / N, pullback_metric(emb, grid), R)
 
 # %% ../nbs/10_phases.ipynb #706aff2a

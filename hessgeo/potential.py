@@ -443,6 +443,7 @@ def _warn_nonconvex(fit:FittedPotential) -> FittedPotential:
 # %% ../nbs/06_potential.ipynb #066a8b4b
 def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid cell i: probabilities or log-probabilities
                   grid:ParamGrid, # the grid the posteriors live on (grid coordinates t)
+                  *,
                   coords:CoordMap|None=None, # map t -> u to fit in (e.g. `ising_natural`); None: fit in t
                   bundle_size:int=1, # K, samples per bundle (the fitted F is K ln Z)
                   model:str|nn.Module='icnn', # 'icnn', 'mlp' (the paper's unconstrained MLP) or a module on the fit box
@@ -452,7 +453,7 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
                   kind:str='auto', # 'prob', 'log' or 'auto', see `as_log_posteriors`
                   seed:int=0, # seed of the network initialisation
                   progress:bool=True, # show a progress bar
-                  rows_per_step:int|None=None, # Adam on this many rows (bundles) per step, cycling through random permutations of the rows; None: all rows
+                  batch_size:int|None=None, # rows (bundles) per Adam step, cycling through random permutations of the rows; None: all rows
                   ensemble:int=1, # fits from seeds seed, seed + 1, ... averaged into one `PotentialEnsemble` (1: a single fit)
                   **model_kwargs, # passed to ICNNPotential / MLPPotential (width, depth, ...)
                  ) -> FittedPotential:
@@ -460,24 +461,24 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
     if not isinstance(grid, ParamGrid): raise ValueError(f"grid must be a ParamGrid, got {type(grid).__name__}")
     if check_int('ensemble', ensemble, min=1) > 1:
         if not isinstance(model, str): raise ValueError(f"ensemble={ensemble} builds each member from its own seed: model must be 'icnn' or 'mlp', got a {type(model).__name__}")
-        members = [fit_potential(posteriors, grid, coords, bundle_size, model, steps, lr, lbfgs_steps, kind, seed + k, progress, rows_per_step,
-                                 **model_kwargs) for k in range(ensemble)]
+        members = [fit_potential(posteriors, grid, coords=coords, bundle_size=bundle_size, model=model, steps=steps, lr=lr, lbfgs_steps=lbfgs_steps,
+                                 kind=kind, seed=seed + k, progress=progress, batch_size=batch_size, **model_kwargs) for k in range(ensemble)]
         m0 = members[0]
         fit = FittedPotential(PotentialEnsemble([m.model for m in members]), grid, coords, m0.bundle_size, target=m0.target, members=members)
         fit.history.append(float(fit.jsd.mean()))
         return _warn_nonconvex(fit)
     logP = as_log_posteriors(posteriors, grid.n, kind)
-    K = check_int('bundle_size', bundle_size, min=1)
+    bundle_size = check_int('bundle_size', bundle_size, min=1)
     steps, lbfgs_steps = check_int('steps', steps, min=0), check_int('lbfgs_steps', lbfgs_steps, min=0)
     lr = float(check_positive('lr', lr))
-    R = grid.n if rows_per_step is None else min(check_int('rows_per_step', rows_per_step, min=1), grid.n)
+    R = grid.n if batch_size is None else min(check_int('batch_size', batch_size, min=1), grid.n)
     u = grid.tensor() if coords is None else coords.forward(grid.tensor())
     if not torch.isfinite(u).all(): raise ValueError(f"coords maps grid points to non-finite values, e.g. {u[~torch.isfinite(u).all(-1)][0].tolist()}")
     lo, hi = u.min(0).values.numpy(), u.max(0).values.numpy()
     if isinstance(model, str):
         if model not in ('icnn', 'mlp'): raise ValueError(f"model must be 'icnn', 'mlp' or an nn.Module, got {model!r}")
         model = (ICNNPotential if model == 'icnn' else MLPPotential)(lo, hi, seed=seed, **model_kwargs)
-    fit = FittedPotential(model, grid, coords, K, target=logP)
+    fit = FittedPotential(model, grid, coords, bundle_size, target=logP)
     dev = next(model.parameters()).device
     logP_d, u_d = logP.to(dev), u.to(dev, next(model.parameters()).dtype)
     # output scale: median precision of the target rows vs median Hessian trace of the untrained net (both in [-1,1]^2)
@@ -522,12 +523,12 @@ def population_log_posterior(log_probs:torch.Tensor, # (G, X) exact ln p(x | t_i
                              bundle_size:int=1, # K, samples per bundle
                             ) -> torch.Tensor:
     "ln q*(j | i) = -K KL(p_i || p_j) normalised over j, (G, G): the large-bundle posterior of an exact family"
-    K = check_int('bundle_size', bundle_size, min=1)
+    bundle_size = check_int('bundle_size', bundle_size, min=1)
     lp = torch.as_tensor(log_probs, dtype=torch.float64)
     p = lp.exp()
     neg_ent = torch.where(p > 0, p * lp, torch.zeros_like(p)).sum(-1)
     kl = neg_ent[:, None] - p @ lp.clamp_min(-1e300).T   # KL(p_i || p_j)
-    logits = -K * kl
+    logits = -bundle_size * kl
     return logits - torch.logsumexp(logits, -1, keepdim=True)
 
 # %% ../nbs/06_potential.ipynb #ac1dbf10
@@ -537,12 +538,12 @@ def bundle_log_posteriors(log_probs:torch.Tensor, # (G, X) exact ln p(x | t_i) o
                           seed:int=0, # seed of the draws
                          ) -> torch.Tensor:
     "Exact posteriors ln p(t_j | x_1..x_K), (n_bundles, G, G), for bundles of K states drawn at each cell i"
-    K, nb = check_int('bundle_size', bundle_size, min=1), check_int('n_bundles', n_bundles, min=1)
+    bundle_size, nb = check_int('bundle_size', bundle_size, min=1), check_int('n_bundles', n_bundles, min=1)
     lp = torch.as_tensor(log_probs, dtype=torch.float64)
     G = lp.shape[0]
-    idx = torch.multinomial(lp.exp(), nb * K, replacement=True, generator=torch_generator(seed))  # (G, nb*K)
+    idx = torch.multinomial(lp.exp(), nb * bundle_size, replacement=True, generator=torch_generator(seed))  # (G, nb * bundle_size)
     lpT = lp.clamp_min(-1e300).T.contiguous()  # (X, G): ln p_j(x) for every candidate cell j
-    logits = torch.stack([lpT[idx[:, k::K]] for k in range(K)]).sum(0).transpose(0, 1)  # (nb, G_i, G_j)
+    logits = torch.stack([lpT[idx[:, k::bundle_size]] for k in range(bundle_size)]).sum(0).transpose(0, 1)  # (nb, G_i, G_j)
     return logits - torch.logsumexp(logits, -1, keepdim=True)
 
 # %% ../nbs/06_potential.ipynb #bb63150e
