@@ -320,6 +320,7 @@ class ScalarEngine(IsingEngine):
                  n_chains:int, # chains per point: lattice b belongs to point b // n_chains
                  spins:np.ndarray, # initial int8 lattices (P*n_chains, L, L); copied
                  seed:int, # master seed of the B xoshiro streams
+                 *,
                  cluster:str|None=None, # None or 'wolff'
                  cluster_updates:int|None=None, # Wolff clusters per sweep; None: set by a pilot run in `prepare`
                 ):
@@ -571,6 +572,7 @@ class TorchEngine(IsingEngine):
                  spins:np.ndarray, # initial int8 lattices (P*n_chains, L, L)
                  seed:int, # seed of the device's torch generator
                  device:torch.device, # where the lattices live
+                 *,
                  compile:bool=False, # wrap the sweep in torch.compile (falls back to eager mode with a warning)
                 ):
         dev = torch.device(device)

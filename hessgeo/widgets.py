@@ -160,24 +160,25 @@ class PlaneResult:
 # %% ../nbs/22_widgets.ipynb #528de586
 def compute_plane(settings:PlaneSettings, # the window to compute
                   model:PlaneModel|None=None, # the loaded model (default: `load_plane_model(settings.model)`)
-                  chunk:int=16, # images per sampler call (progress and cancellation happen between chunks)
+                  *,
+                  batch_size:int=16, # images per sampler call, the UNet's batch (progress and cancellation happen between batches)
                   progress:Callable|None=None, # called as progress(done, total, stage)
                   should_stop:Callable|None=None, # returns True when the computation should stop (raises `Superseded`)
                   n_clusters:int=4, # k-means clusters for models without a classifier
                  ) -> PlaneResult:
     "Images, phase labels, boundaries and the metric field of one window of a latent plane"
     t0 = time.perf_counter()
-    chunk = check_int('chunk', chunk, min=1)
+    batch_size = check_int('batch_size', batch_size, min=1)
     model = model or load_plane_model(settings.model)
     plane = settings.plane(model.latent_shape)
     grid = settings.grid(plane)
     sampler = PlaneSampler(model.model, steps=settings.steps, device='cpu', **model.sampler_kw)
     pts, out = grid.tensor(), []
     tell = progress or (lambda *a: None)
-    for i in range(0, grid.n, chunk):
+    for i in range(0, grid.n, batch_size):
         if should_stop and should_stop(): raise Superseded()
-        out.append(sampler.sample(plane.latents(pts[i:i + chunk])))
-        tell(min(i + chunk, grid.n), grid.n, 'images')
+        out.append(sampler.sample(plane.latents(pts[i:i + batch_size])))
+        tell(min(i + batch_size, grid.n), grid.n, 'images')
     images = torch.cat(out)
     emb, labels = model.embed_and_label(images, n_clusters)
     tell(grid.n, grid.n, 'metric')
@@ -210,6 +211,7 @@ def compute_paths(result:PlaneResult, # a computed window
                   p:Sequence[float], # start point (a, b), inside the window
                   q:Sequence[float], # end point (a, b), inside the window
                   model:PlaneModel|None=None, # the model of the window (default: load it again)
+                  *,
                   n_images:int=8, # images per strip
                   n_points:int=33, # nodes of the geodesic
                  ) -> PlanePaths:
@@ -758,6 +760,7 @@ def _tasep_marks(ax, # matplotlib axes in rates (alpha, beta) or log-rates, limi
 @patch(cls_method=True)
 def ising(cls:PhaseDiagram, L:int=8, # torus side for the exact reference (2..10)
           grid:ParamGrid|None=None, # (T, H) grid; default T in [1, 4] x 30, H in [-1.05, 1.05] x 21 (a row of cells at H = 0)
+          *,
           reconstructed=None, # a reconstructed metric field on `grid` (any form `as_metric_field` takes)
           scalars:dict|None=None, # extra scalar maps name -> (G,) or {source: (G,)}; names matching the exact ones are overlaid
           **kw, # passed to the class (title, decorate, and the explorer's options)
@@ -778,6 +781,7 @@ def ising(cls:PhaseDiagram, L:int=8, # torus side for the exact reference (2..10
 @patch(cls_method=True)
 def tasep(cls:PhaseDiagram, N:int=10, # chain length for the exact reference (1..22)
           grid:ParamGrid|None=None, # grid in rates (alpha, beta) or log-rates; default [0.1, 1.5]^2 x 16 in the chosen coordinates
+          *,
           reconstructed=None, # a reconstructed metric field on `grid`
           scalars:dict|None=None, # extra scalar maps
           coords:str='rates', # 'rates': grid axes are (alpha, beta); 'log_rates': (ln alpha, ln beta)
