@@ -26,8 +26,8 @@
 
     For information (not the headline):
     - `hessian_generic_ratio`: the generic torch.func path (`HessianMetric(potential, own_derivatives=False)`: `vjp` of the
-      batched `grad`, the two basis cotangents vmapped, same chunks). It is ~2-3x faster than the reference, only
-      because chunking keeps the graph in cache.
+      batched `grad`, the two basis cotangents vmapped, same chunks). It beats the reference only because chunking
+      keeps the graph in cache.
     - the same reference loop run on our chunks (then it is as fast as the generic path: same GEMMs on the same blocks);
     - the reference loop point by point (extrapolated from a subset; a strawman the authors do not use for the grid);
     - with --compile, the generic path under `torch.compile` (fixed chunk shape, compile time reported separately).
@@ -40,8 +40,8 @@
     comparison.
 
 Threads on a shared machine: with the default (spinning) OpenMP wait policy and 2 threads on 2 cores that other jobs
-also use, every parallel region waits for a descheduled spinning thread; small-op workloads such as (b) then ran 10-50x
-slower than on one thread (measured at load 3-4). Use `--threads 1`, or `OMP_WAIT_POLICY=PASSIVE`, there.
+also use, every parallel region waits for a descheduled spinning thread, and small-op workloads such as (b) then run
+many times slower than on one thread. Use `--threads 1`, or `OMP_WAIT_POLICY=PASSIVE`, there.
 
 Results: `hessian_vmap_vs_loop_ratio` and `geodesics_per_s` (network metric), plus the details. The common arguments
 and the record are those of benchmarks/common.py. Run on an otherwise idle machine.
