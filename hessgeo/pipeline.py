@@ -13,19 +13,17 @@ from typing import Callable
 
 import numpy as np
 import torch
-import matplotlib.pyplot as plt
 
 from .core import ParamGrid, CoordMap, ising_natural, tasep_inverse_rates, check_int, check_positive
 from .data import SampleBank
 from .posterior import PosteriorNet, train_posterior, refit_head, sample_log_posteriors, crossfit_log_posteriors, seeded_net
 from .posterior import posterior_rows, posterior_means
-from .potential import FittedPotential, fit_potential, metric_error, affine_aligned_rmse, plot_metric_fields
+from .potential import FittedPotential, fit_potential, metric_error, affine_aligned_rmse
 from .baselines import mean_as_stat, pca_as_stat, classifim, statistic_metric, metric_jackknife, potential_from_gradient
 
 # %% auto #0
 __all__ = ['GroundTruth', 'ising_exact_truth', 'heat_capacity_peak', 'ising_mc_truth', 'tasep_exact_truth', 'Scores',
-           'score_fields', 'ridge_on_grid', 'ridge_of_fit', 'Reconstruction', 'reconstruct', 'plot_reconstruction',
-           'plot_ridge']
+           'score_fields', 'ridge_on_grid', 'ridge_of_fit', 'Reconstruction', 'reconstruct']
 
 # %% ../nbs/07a_pipeline.ipynb #3db3446f
 @dataclass
@@ -266,31 +264,3 @@ def reconstruct(system:str, # name of the system in the results
                 posterior_val_nll=[r.best_val_nll for _, r in nets], posterior_best_epoch=[r.best_epoch for _, r in nets],
                 refit=[None if r.refit is None else r.refit.summary() for _, r in nets])
     return Reconstruction(system, truth, fitted, fields, errors, sec, info, nets)
-
-# %% ../nbs/07a_pipeline.ipynb #79832ee2
-def plot_reconstruction(rec:Reconstruction, # output of `reconstruct`
-                        names:tuple|None=None, # which fields to show (default: method and the paper's baselines)
-                        marks=None, # callable ax -> None drawing phase boundaries on each panel
-                       ):
-    "Metric component maps of the truth and each estimate, one row each, with the median errors in the titles"
-    names = names or [k for k in ('method', 'mean_as_stat_fisher', 'pca_as_stat_fisher', 'classifim') if k in rec.fields]
-    ms = {'truth': rec.truth.metric, **{f"{k} ({rec.errors[k].metric_median_rel_err:.0%})": rec.fields[k]['metric'] for k in names}}
-    return plot_metric_fields(rec.truth.grid, ms, marks=marks)
-
-# %% ../nbs/07a_pipeline.ipynb #2bf5d536
-def plot_ridge(rec:Reconstruction, # an Ising reconstruction (truth with ridge_T)
-               ax=None, # matplotlib axes (default: a new figure)
-              ):
-    "Heat capacity per site along H = 0 from the fitted metric (C = T^2 g_TT / N) against the exact Kaufman curve of the same torus"
-    from hessgeo.ising_exact import kaufman_heat_capacity, T_C
-    L = rec.truth.info['L']
-    if ax is None: _, ax = plt.subplots(figsize=(5, 3.2), constrained_layout=True)
-    T = np.linspace(rec.truth.grid.lo[0], rec.truth.grid.hi[0], 400)
-    g = rec.fit.metric(torch.stack([torch.as_tensor(T), torch.zeros(len(T), dtype=torch.float64)], -1))
-    ax.plot(T, kaufman_heat_capacity(1 / T, L, L), 'k-', lw=1.5, label=f'exact (Kaufman, {L}x{L})')
-    ax.plot(T, T ** 2 * g[:, 0, 0].numpy() / L ** 2, 'C0--', label='from the fitted metric')
-    ax.axvline(rec.truth.ridge_T, color='k', ls=':', lw=1)
-    ax.axvline(rec.fields['method']['ridge_T'], color='C0', ls=':', lw=1)
-    ax.axvline(T_C, color='gray', ls='-', lw=0.5, label='T_c (L = inf)')
-    ax.set_xlabel('T'); ax.set_ylabel('C per site at H = 0'); ax.legend(fontsize=8)
-    return ax

@@ -11,7 +11,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from fastcore.basics import patch
@@ -25,8 +24,7 @@ from .core import CoordMap, ParamGrid, check_finite, check_int, check_positive, 
 __all__ = ['ICNNPotential', 'MLPPotential', 'PotentialEnsemble', 'potential_grad', 'potential_hessian', 'CompositeLayerNorm',
            'third_order_safe', 'reverse_third_derivatives', 'bregman_log_posterior', 'js_divergence',
            'as_log_posteriors', 'FittedPotential', 'fit_potential', 'population_log_posterior', 'bundle_log_posteriors',
-           'pool_log_posteriors', 'dos_log_probs', 'metric_error', 'affine_aligned_rmse', 'heat_capacity_peak',
-           'plot_metric_fields']
+           'pool_log_posteriors', 'dos_log_probs', 'metric_error', 'affine_aligned_rmse', 'heat_capacity_peak']
 
 # %% ../nbs/06_potential.ipynb #756c994c
 def _inv_softplus(y:float) -> float: return y + math.log(-math.expm1(-y))
@@ -598,29 +596,3 @@ def heat_capacity_peak(fit:FittedPotential, # a potential fitted on a (T, H) gri
     T = torch.linspace(float(lo[0]), float(hi[0]), n, dtype=torch.float64)
     g = fit.metric(torch.stack([T, torch.zeros_like(T)], -1))
     return float(T[torch.argmax(T ** 2 * g[:, 0, 0])])
-
-# %% ../nbs/06_potential.ipynb #0fb54e62
-def plot_metric_fields(grid:ParamGrid, # the grid the metrics live on
-                       metrics:dict, # title -> (G, 2, 2) metric values at the grid cells (first: the reference)
-                       marks=None, # callable ax -> None drawing phase boundaries etc. on each panel
-                       log:bool=True, # colour by log10 |value| (the metric spans decades near transitions)
-                      ):
-    "Panels of g_11, g_12, g_22 and sqrt det g over the grid, one row per metric, shared colour scale per column"
-    titles = [f'g_{{{a}{b}}}' for a, b in ((grid.names[0],) * 2, grid.names, (grid.names[1],) * 2)] + ['sqrt det g']
-    from hessgeo.metrics import volume_element   # metrics is downstream of this module
-    vals = {k: torch.stack([torch.as_tensor(g)[:, 0, 0], torch.as_tensor(g)[:, 0, 1], torch.as_tensor(g)[:, 1, 1],
-                            volume_element(torch.as_tensor(g))], -1).numpy() for k, g in metrics.items()}
-    tr = (lambda v: np.log10(np.abs(v) + 1e-300)) if log else (lambda v: v)
-    ref = tr(next(iter(vals.values())))
-    fig, axs = plt.subplots(len(vals), 4, figsize=(13, 2.8 * len(vals)), squeeze=False, constrained_layout=True)
-    ext = [grid.lo[0], grid.hi[0], grid.lo[1], grid.hi[1]]
-    for r, (name, v) in enumerate(vals.items()):
-        for c in range(4):
-            ax = axs[r, c]
-            im = ax.imshow(grid.reshape(tr(v[:, c])).T, origin='lower', extent=ext, aspect='auto',
-                           vmin=np.nanmin(ref[:, c]), vmax=np.nanmax(ref[:, c]))
-            if marks is not None: marks(ax)
-            ax.set_title(f"{name}: {'log10 |' + titles[c] + '|' if log else titles[c]}", fontsize=9)
-            ax.set_xlabel(grid.names[0]); ax.set_ylabel(grid.names[1])
-            fig.colorbar(im, ax=ax)
-    return fig

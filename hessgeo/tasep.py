@@ -21,9 +21,9 @@ from .core import (check_finite, check_positive, check_int, child_seeds, torch_g
                           integrated_autocorr_time, mean_and_error)
 
 # %% auto #0
-__all__ = ['tasep_phase', 'tasep_bulk', 'plot_phase_boundaries', 'tasep_log_z', 'tasep_current', 'tasep_density_profile',
-           'tasep_matrices', 'tasep_log_prob', 'all_configs', 'tasep_log_probs_all', 'tasep_fisher_metric',
-           'sample_tasep_exact', 'pack_configs', 'unpack_configs', 'TasepSamples', 'simulate_tasep']
+__all__ = ['tasep_phase', 'tasep_bulk', 'tasep_log_z', 'tasep_current', 'tasep_density_profile', 'tasep_matrices',
+           'tasep_log_prob', 'all_configs', 'tasep_log_probs_all', 'tasep_fisher_metric', 'sample_tasep_exact',
+           'pack_configs', 'unpack_configs', 'TasepSamples', 'simulate_tasep']
 
 # %% ../nbs/03_tasep.ipynb #12604f56
 def _rates(alpha, beta) -> tuple[np.ndarray, np.ndarray]:
@@ -60,16 +60,6 @@ def tasep_bulk(alpha, # injection rate(s), > 0
     J = np.select([ph == 'MC', ph == 'HD'], [0.25, b * (1 - b)], a * (1 - a))
     rho = np.select([ph == 'MC', ph == 'LD', ph == 'HD'], [0.5, a, 1 - b], 0.5)
     return J, rho
-
-# %% ../nbs/03_tasep.ipynb #58c58a8a
-def plot_phase_boundaries(ax, # matplotlib axes in (alpha, beta) coordinates
-                          lim:float=1.5, # draw up to this rate
-                          **kw, # line style, passed to `ax.plot`
-                         ):
-    "Draw the thermodynamic-limit TASEP phase boundaries on `ax`: alpha = beta < 1/2, alpha = 1/2, beta = 1/2"
-    kw = {'color': 'w', 'lw': 1.2, 'ls': '--', **kw}
-    ax.plot([0, 0.5], [0, 0.5], **kw); ax.plot([0.5, 0.5], [0.5, lim], **kw); ax.plot([0.5, lim], [0.5, 0.5], **kw)
-    return ax
 
 # %% ../nbs/03_tasep.ipynb #ff2cae4f
 def _log_sp(a, b, p):
