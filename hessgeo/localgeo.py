@@ -104,7 +104,8 @@ def _check_latents(z) -> torch.Tensor:
 def subspace_jacobian(G:Callable, # batched generator z (B, *zshape) -> x (B, *xshape)
                       z:torch.Tensor, # points (B, *zshape)
                       Q:torch.Tensor, # (d, P) input directions, d = prod(zshape)
-                      R:torch.Tensor|None=None, # optional (D, K) output projection
+                      R:torch.Tensor|None=None, # optional (D, k) output projection
+                      *,
                       model:nn.Module|None=None, # module inside G to prepare for forward AD, if G is a plain function
                      ) -> torch.Tensor:
     "J(z) Q (or R^T J(z) Q) at every point, shape (B, D or K, P), from P Jacobian-vector products vmapped over the columns of Q"
@@ -166,6 +167,7 @@ def neuron_flips(G:Callable, # batched generator z (B, *zshape) -> x
                  z:torch.Tensor, # points (B, *zshape)
                  Q:torch.Tensor, # (d, P) orthonormal directions spanning the ball
                  radius:float, # l1 radius r of the cross-polytope
+                 *,
                  ball_dim:int|None=None, # number of axes m of the cross-polytope (default P): 2m vertices
                  act_types:tuple=(nn.ReLU, nn.LeakyReLU), # activation modules whose inputs are the pre-activations
                  model:nn.Module|None=None, # module holding the activations (default: G itself)
@@ -199,8 +201,9 @@ def jacobian_variation(G:Callable, # batched generator z (B, *zshape) -> x
                        z:torch.Tensor, # points (B, *zshape)
                        Q:torch.Tensor, # (d, P) orthonormal directions (the Jacobian is probed along all P)
                        radius:float, # l1 radius r of the cross-polytope
+                       *,
                        ball_dim:int|None=None, # number of axes m (default P): J Q is evaluated at 2m vertices
-                       R:torch.Tensor|None=None, # optional (D, K) output projection
+                       R:torch.Tensor|None=None, # optional (D, k) output projection
                        JQ0:torch.Tensor|None=None, # J(z) Q if already computed (B, D or K, P)
                        model:nn.Module|None=None, # module inside G to prepare for forward AD, if G is a plain function
                       ) -> torch.Tensor:
@@ -208,8 +211,8 @@ def jacobian_variation(G:Callable, # batched generator z (B, *zshape) -> x
     z = _check_latents(z)
     radius, ball_dim = _ball_args(Q, radius, ball_dim)
     B, V = z.shape[0], 2 * ball_dim
-    if JQ0 is None: JQ0 = subspace_jacobian(G, z, Q, R, model)
-    JQv = subspace_jacobian(G, _vertices(z, Q, radius, ball_dim).reshape(B * V, *z.shape[1:]), Q, R, model).reshape(B, V, *JQ0.shape[1:])
+    if JQ0 is None: JQ0 = subspace_jacobian(G, z, Q, R, model=model)
+    JQv = subspace_jacobian(G, _vertices(z, Q, radius, ball_dim).reshape(B * V, *z.shape[1:]), Q, R, model=model).reshape(B, V, *JQ0.shape[1:])
     num = (JQv - JQ0[:, None]).flatten(2).norm(dim=-1)
     return (num / JQ0.flatten(1).norm(dim=-1)[:, None]).mean(1)
 
@@ -305,10 +308,10 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
     start = len(torch.cat(out['sigma'])) if out['sigma'] else 0
     for i in tqdm(range(start, z.shape[0], chunk), desc='local geometry', disable=not progress, leave=False):
         zc = z[i:i + chunk]
-        JQ = subspace_jacobian(G, zc, Q, R, model)
+        JQ = subspace_jacobian(G, zc, Q, R, model=model)
         out['sigma'].append(torch.linalg.svdvals(JQ))
-        if 'flips' in complexity: out['flips'].append(neuron_flips(G, zc, Q, radius, ball_dim, act_types, model))
-        if 'jac_var' in complexity: out['jac_var'].append(jacobian_variation(G, zc, Q, radius, ball_dim, R, JQ0=JQ, model=model))
+        if 'flips' in complexity: out['flips'].append(neuron_flips(G, zc, Q, radius, ball_dim=ball_dim, act_types=act_types, model=model))
+        if 'jac_var' in complexity: out['jac_var'].append(jacobian_variation(G, zc, Q, radius, ball_dim=ball_dim, R=R, JQ0=JQ, model=model))
         if checkpoint is not None:
             from safetensors.torch import save_file
             with atomic_path(checkpoint) as tmp:
