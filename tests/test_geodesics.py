@@ -7,10 +7,11 @@ import torch
 from hessgeo.core import ParamGrid
 from hessgeo.core import CoordMap
 from hessgeo.metrics import (GaussianNatural, GridMetric, HessianMetric, HyperbolicHalfPlane, Metric, PullbackMetric, fitted_metric,
-                             gaussian_log_partition)
-from hessgeo.geodesics import (EnergyBVP, RK4Shooter, ShootingBVP, compare_with_straight_line, exp_map, fitted_geodesics, geodesic,
+                             gaussian_log_partition, volume_element)
+from hessgeo.geodesics import (EnergyBVP, RK4Shooter, ShootingBVP, compare_with_straight_line, exp_map, geodesic,
                                geodesic_distance, geodesic_residual, resample_equidistant, straight_line)
 from hessgeo.potential import FittedPotential
+from hessgeo.studies.geodesic import fitted_geodesics
 
 D = torch.float64
 hyp = HyperbolicHalfPlane()
@@ -161,8 +162,8 @@ def test_fitted_geodesics_hook_on_a_known_fit():
     fit = FittedPotential(_KGaussian(3), ParamGrid((-1.5, -2.0), (1.5, -0.3), (8, 8)), None, 3)
     P = torch.tensor([[-0.8, -1.5]], dtype=D); Q = torch.tensor([[0.9, -1.2]], dtype=D)
     res = fitted_geodesics(fit, P, Q, n_steps=24, n_points=17, energy_tol=1e-4)
-    torch.testing.assert_close(res['geodesic_length'], GaussianNatural().distance(P, Q), rtol=1e-6, atol=0)
-    assert bool(res['converged'].all()) and float(res['excess'][0]) > 0
+    torch.testing.assert_close(res.geodesic_length, GaussianNatural().distance(P, Q), rtol=1e-6, atol=0)
+    assert bool(res.converged.all()) and float(res.excess[0]) > 0
     with pytest.raises(ValueError, match='outside the domain of HessianMetric'):
         fitted_geodesics(fit, [[0.0, -1.0]], [[0.0, -0.1]])
 
@@ -180,3 +181,22 @@ def test_layernorm_potential_christoffels_through_fitted_metric():
         G, g = m.christoffels_and_metric(x)
     G_fd = 0.5 * torch.einsum('bkl,bijl->bkij', torch.linalg.inv(g), dg)   # Hessian metric: Gamma^k_ij = 1/2 g^kl d_l g_ij
     torch.testing.assert_close(G, G_fd, rtol=1e-6, atol=1e-6 * float(G_fd.abs().max()))
+
+
+def test_volume_element_tensor_and_array():
+    y = torch.tensor([0.5, 2.0], dtype=D)
+    g = hyp.matrix(torch.stack([torch.zeros_like(y), y], -1))
+    torch.testing.assert_close(volume_element(g), 1 / y ** 2, rtol=1e-12, atol=0)
+    assert abs(volume_element(g.numpy()) - (1 / y ** 2).numpy()).max() < 1e-12
+    assert float(volume_element(torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=D))) == 0.0   # det < 0 clamps to the floor
+
+
+def test_hessian_metric_uses_the_potentials_own_derivatives():
+    from hessgeo.potential import ICNNPotential
+    icnn = ICNNPotential([-1.0, -1.0], [1.0, 1.0], width=8, depth=2, seed=1)
+    own, generic = HessianMetric(icnn), HessianMetric(icnn, own_derivatives=False)
+    assert own.uses_own_derivatives and not generic.uses_own_derivatives and not HessianMetric(gaussian_log_partition).uses_own_derivatives
+    x = torch.tensor([[0.1, -0.3], [0.5, 0.2]], dtype=D)
+    with torch.no_grad():
+        torch.testing.assert_close(own.matrix(x), icnn.hessian(x), rtol=0, atol=0)
+        torch.testing.assert_close(own.christoffels(x), generic.christoffels(x), rtol=1e-9, atol=1e-12)
