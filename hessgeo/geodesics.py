@@ -21,7 +21,7 @@ from .metrics import Metric, as_metric, as_points, check_metric_values, fitted_m
 # %% auto #0
 __all__ = ['Curve', 'geodesic_residual', 'curve_length', 'RK4Shooter', 'exp_map', 'discrete_energy', 'straight_line', 'EnergyBVP',
            'ShootingBVP', 'geodesic', 'log_map', 'geodesic_distance', 'resample_equidistant',
-           'compare_with_straight_line', 'plot_metric_geodesics', 'fitted_geodesics']
+           'compare_with_straight_line']
 
 # %% ../nbs/08a_geodesics.ipynb #9d3635a5
 @dataclass
@@ -429,47 +429,3 @@ def compare_with_straight_line(metric, # the metric
     return dict(geodesic_length=curve.length, line_length=Ll, excess=excess,
                 max_deviation=_point_segment_distance(curve.points, p, q).amax(1),
                 line_residual=geodesic_residual(metric, line))
-
-# %% ../nbs/08a_geodesics.ipynb #c9b633a2
-def plot_metric_geodesics(metric, # a Metric (or a batched callable x -> (B, 2, 2))
-                          box, # ((lo1, lo2), (hi1, hi2)) to draw, e.g. (grid.lo, grid.hi)
-                          curves:Curve|None=None, # geodesics to draw (solid), with their straight lines (dashed)
-                          ax=None, # matplotlib Axes (default: a new figure)
-                          n:int=64, # background resolution, n x n points
-                          title:str|None=None, # axes title
-                          names=None, # axis labels (default: none)
-                         ):
-    "Draw sqrt det g (the metric's area density, log colour scale) over `box`, geodesics as solid and straight lines as dashed white lines; returns the Axes"
-    import matplotlib.colors, matplotlib.pyplot as plt
-    metric = as_metric(metric)
-    fg = ParamGrid(*box, (check_int('n', n, min=2),) * 2)
-    with torch.no_grad(): sd = volume_element(metric.matrix(fg.tensor()))
-    sd = fg.reshape(sd.numpy())
-    if ax is None: ax = plt.subplots(figsize=(5.5, 4))[1]
-    norm = matplotlib.colors.LogNorm() if (sd > 0).all() else None
-    im = ax.imshow(sd.T, origin='lower', extent=(fg.lo[0], fg.hi[0], fg.lo[1], fg.hi[1]), aspect='auto', cmap='viridis', norm=norm)
-    plt.colorbar(im, ax=ax, label='sqrt det g')
-    if curves is not None:
-        for k in range(curves.points.shape[0]):
-            c = curves.points[k].detach().cpu()
-            ax.plot(*c.T, 'w-', lw=1.5)
-            ax.plot(*torch.stack([c[0], c[-1]]).T, 'w--', lw=0.8)
-    if names is not None: ax.set_xlabel(names[0]); ax.set_ylabel(names[1])
-    if title is not None: ax.set_title(title, fontsize=9)
-    return ax
-
-# %% ../nbs/08a_geodesics.ipynb #83e58ed7
-def fitted_geodesics(fit, # a `hessgeo.potential.FittedPotential` (any potential fitted to posteriors, learned or oracle)
-                     p, # start points (B, 2) in the fit's grid coordinates
-                     q, # end points (B, 2) in grid coordinates
-                     ax=None, # matplotlib Axes: draw the geodesics and straight lines over sqrt det g there; None: no picture
-                     n_steps:int=100, # RK4 steps of the shooting refinement
-                     **kw, # passed on to `geodesic` (n_points, max_iter, energy_tol, refine)
-                    ) -> dict:
-    "Geodesics and straight lines from `p` to `q` over the Fisher metric of a fitted potential: lengths, excess, deviation, convergence"
-    metric = fitted_metric(fit)
-    cur = geodesic(metric, p, q, n_steps=n_steps, **kw)
-    cmp = compare_with_straight_line(metric, cur)
-    if ax is not None:
-        plot_metric_geodesics(metric, (fit.grid.lo, fit.grid.hi), cur, ax, names=fit.grid.names)
-    return dict(cmp, converged=cur.converged, residual=cur.residual, curve=cur, metric=metric)

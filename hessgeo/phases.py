@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch.func import jvp
@@ -29,8 +28,8 @@ from .geodesics import compare_with_straight_line, geodesic, resample_equidistan
 __all__ = ['karras_sigmas', 'GaussianMixtureFlow', 'toy_plane', 'default_n_eff', 'embedding_log_posterior', 'pullback_metric',
            'PlaneMetric', 'plane_fit_rows', 'plane_metric', 'phase_labels', 'label_boundaries', 'metric_score',
            'ridge_boundary_agreement', 'lipschitz_map', 'difference_grids', 'lipschitz_from_differences',
-           'image_mosaic', 'plot_plane', 'box_counts', 'box_counting_dimension', 'fractal_percolation',
-           'bisect_boundary', 'ZoomLevel', 'zoom_sequence', 'plot_zoom', 'path_length', 'interpolation_path_lengths']
+           'image_mosaic', 'box_counts', 'box_counting_dimension', 'fractal_percolation', 'bisect_boundary',
+           'ZoomLevel', 'zoom_sequence', 'path_length', 'interpolation_path_lengths']
 
 # %% ../nbs/10_phases.ipynb #1d10561c
 def karras_sigmas(sigma_max:float, # largest noise level (start of sampling)
@@ -377,39 +376,6 @@ def image_mosaic(images, # (G, C, H, W) or (G, H, W) images in [0, 1], one per c
     m = x.transpose(1, 3, 0, 4, 2).reshape(G2 * H, G1 * W, C)
     return np.clip(m[..., 0] if C == 1 else m[..., :3], 0, 1)
 
-# %% ../nbs/10_phases.ipynb #cdc1059e
-def plot_plane(grid:ParamGrid, # the grid of the plane
-               labels=None, # phase labels (G,)
-               metric=None, # metric (G, 2, 2) or a scalar field (G,)
-               images=None, # images (G, C, H, W) in [0, 1] for the mosaic
-               lipschitz=None, # Lipschitz constants (G,)
-               boundaries=None, # boundary mask (G,) to outline on the maps (default: from labels)
-               title:str='', # figure title
-              ):
-    "Mosaic, phase map, metric map and Lipschitz map side by side (the panels that are given); returns the figure"
-    panels = [p for p, v in (('mosaic', images), ('phases', labels), ('metric', metric), ('lipschitz', lipschitz)) if v is not None]
-    if not panels: raise ValueError("nothing to plot: give at least one of labels, metric, images, lipschitz")
-    if boundaries is None and labels is not None: boundaries = label_boundaries(labels, grid)
-    ext = [grid.lo[0], grid.hi[0], grid.lo[1], grid.hi[1]]
-    fig, axs = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
-    for ax, p in zip(axs[0], panels):
-        if p == 'mosaic':
-            ax.imshow(image_mosaic(images, grid), extent=ext, cmap='gray', origin='upper', aspect='auto'); ax.set_title('images')
-        else:
-            if p == 'phases': v = np.asarray(labels, dtype=float); cmap, ttl = 'tab10', 'phases'
-            elif p == 'metric': v = np.log10(np.maximum(metric_score(metric), 1e-300)); cmap, ttl = 'magma', r'$\log_{10}\sqrt{\det g}$'
-            else: v = np.log10(np.maximum(np.asarray(lipschitz.detach().cpu() if torch.is_tensor(lipschitz) else lipschitz), 1e-300)); cmap, ttl = 'viridis', r'$\log_{10}$ Lipschitz'
-            im = ax.imshow(grid.reshape(v).T, extent=ext, origin='lower', cmap=cmap, aspect='auto',
-                           interpolation='nearest', **(dict(vmin=-0.5, vmax=9.5) if p == 'phases' else {}))
-            fig.colorbar(im, ax=ax, fraction=0.046, **(dict(ticks=range(10), label='label') if p == 'phases' else {}))
-            if boundaries is not None and p != 'phases':
-                ax.contour(*grid.axes, grid.reshape(np.asarray(boundaries, dtype=float)).T, levels=[0.5], colors='w', linewidths=0.6)
-            ax.set_title(ttl)
-        ax.set_xlabel(grid.names[0]); ax.set_ylabel(grid.names[1])
-    if title: fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
 # %% ../nbs/10_phases.ipynb #22c2896d
 def box_counts(mask, # 2-D boolean array: the set at the finest resolution
                sizes:Sequence[int], # box sides in cells
@@ -536,23 +502,6 @@ def zoom_sequence(label_fn:Callable, # ab (B, 2) float64 -> labels (B,) (generat
         p, q = bisect_boundary(label_fn, a_[k], b_[k], tol=max(size / max(shape) / 8, res))
         centre = 0.5 * (p + q)
     return out
-
-# %% ../nbs/10_phases.ipynb #98265a47
-def plot_zoom(levels:list[ZoomLevel], # the output of `zoom_sequence`
-              max_panels:int=8, # levels drawn at most (evenly spread)
-             ):
-    "Phase maps of the zoom levels with their window size, boundary count and dimension; returns the figure"
-    if not levels: raise ValueError("no zoom levels to plot")
-    idx = np.unique(np.linspace(0, len(levels) - 1, min(max_panels, len(levels))).round().astype(int))
-    fig, axs = plt.subplots(1, len(idx), figsize=(2.4 * len(idx), 2.7), squeeze=False)
-    for ax, i in zip(axs[0], idx):
-        z = levels[i]
-        ax.imshow(z.labels.T, origin='lower', cmap='tab10', vmin=0, vmax=9, interpolation='nearest')
-        d = z.dimension
-        ax.set_title(f"size {z.size:.0e}\n{z.n_boundary} bnd" + (f", D={d['dimension']:.2f}" if d else ''), fontsize=8)
-        ax.set_xticks([]); ax.set_yticks([])
-    fig.tight_layout()
-    return fig
 
 # %% ../nbs/10_phases.ipynb #7b4d3192
 def path_length(x:torch.Tensor, # points along paths (B, n, ...) in any space

@@ -23,8 +23,8 @@ from .core import check_finite, check_int
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'DIGIT_STYLES', 'SaladSet', 'parse_salad_name', 'load_salad_folder', 'make_digit_salad',
            'pairwise_distances', 'SimilarityWeights', 'similarity_weights', 'Retrieval', 'nn_retrieval', 'one_hot',
-           'plot_distance_heatmaps', 'pixel_embedding', 'colour_histogram', 'to_grey', 'embed_batched',
-           'load_clip_embedder', 'EmbeddingComparison', 'compare_embeddings', 'format_comparison', 'plot_comparison']
+           'pixel_embedding', 'colour_histogram', 'to_grey', 'embed_batched', 'load_clip_embedder',
+           'EmbeddingComparison', 'compare_embeddings', 'format_comparison']
 
 # %% ../nbs/12_salad.ipynb #aa3e4ad3
 @dataclass
@@ -57,20 +57,6 @@ class SaladSet:
     def balanced(self) -> bool:
         "Whether every cell holds the same number of images"
         c = self.counts(); return bool((c == c.flat[0]).all())
-
-    def show(self, per_cell:int=1, ax=None):
-        "Grid of example images: categories down, styles across"
-        C, S = len(self.category_names), len(self.style_names)
-        H, W = self.images.shape[1:3]
-        canvas = np.ones((C * H, S * W * per_cell, 3), dtype=np.float32)
-        for c in range(C):
-            for s in range(S):
-                idx = np.flatnonzero((self.category == c) & (self.style == s))[:per_cell]
-                for k, i in enumerate(idx): canvas[c * H:(c + 1) * H, (s * per_cell + k) * W:(s * per_cell + k + 1) * W] = self.images[i]
-        ax = ax or plt.subplots(figsize=(1.0 * S * per_cell, 1.0 * C))[1]
-        ax.imshow(canvas); ax.set_yticks((np.arange(C) + 0.5) * H, self.category_names)
-        ax.set_xticks((np.arange(S) * per_cell + per_cell / 2) * W, self.style_names, rotation=45, ha='right')
-        return ax
 
 # %% ../nbs/12_salad.ipynb #cb9ef91e
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp', '.gif', '.tif', '.tiff')
@@ -282,26 +268,6 @@ def one_hot(labels, # (N,) integer labels
     labels = np.asarray(labels)
     return (labels[:, None] == np.unique(labels)[None]).astype(np.float64)
 
-# %% ../nbs/12_salad.ipynb #e08c6de6
-def plot_distance_heatmaps(D, # (N, N) distance matrix
-                           ds:SaladSet, # the labelled set D was computed on
-                           title:str='', # figure title (e.g. the embedding's name)
-                           axes=None, # two matplotlib axes, or None for a new figure
-                          ):
-    "Two heatmaps of D: ordered by (category, style) and by (style, category), with block boundaries"
-    D, _, _ = _labels(D, ds.category, ds.style)
-    if axes is None: axes = plt.subplots(1, 2, figsize=(9, 4.2))[1]
-    for ax, (first, second, names, what) in zip(axes, [(ds.category, ds.style, ds.category_names, 'category'),
-                                                       (ds.style, ds.category, ds.style_names, 'style')]):
-        o = np.lexsort((second, first))
-        ax.imshow(D[np.ix_(o, o)], cmap='magma', interpolation='nearest')
-        b = np.flatnonzero(np.diff(first[o])) + 0.5
-        for x in b: ax.axhline(x, color='w', lw=0.4); ax.axvline(x, color='w', lw=0.4)
-        ctr = [np.flatnonzero(first[o] == k).mean() for k in range(len(names))]
-        ax.set_xticks(ctr, names, rotation=90, fontsize=6); ax.set_yticks(ctr, names, fontsize=6)
-        ax.set_title(f'{title}: ordered by {what}', fontsize=9)
-    return axes
-
 # %% ../nbs/12_salad.ipynb #98ad08a8
 def pixel_embedding(images:np.ndarray, # (N, H, W, C) images
                    ) -> np.ndarray:
@@ -407,14 +373,3 @@ def format_comparison(rows:list[EmbeddingComparison], # output of `compare_embed
                      f"{r.category_rate:>8.3f}{r.style_rate:>10.3f}")
     if rows: lines.append(f"(chance retrieval: category {rows[0].category_chance:.3f}, style {rows[0].style_chance:.3f})")
     return '\n'.join(lines)
-
-# %% ../nbs/12_salad.ipynb #3508e87a
-def plot_comparison(rows:list[EmbeddingComparison], # output of `compare_embeddings`
-                    ax=None):
-    "Each embedding as a point (w_category, w_style) on the segment between the conceptual models"
-    ax = ax or plt.subplots(figsize=(4.5, 4))[1]
-    t = np.linspace(0, 1, 50); ax.plot(t, 1 - t, 'k:', lw=0.8)
-    for r in rows:
-        ax.scatter(r.w_category, r.w_style); ax.annotate(r.name, (r.w_category, r.w_style), fontsize=8)
-    ax.set_xlabel('category weight'); ax.set_ylabel('style weight'); ax.set_title('category vs style similarity')
-    return ax
