@@ -15,7 +15,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core import ParamGrid, atomic_path, check_int, child_seeds
+from .core import (ParamGrid, atomic_path, check_int, child_seeds, clean_temporaries, folder_lock, read_checked_json,
+                          sha256_file, write_checked_json)
 
 # %% auto #0
 __all__ = ['detect_encoding', 'encode_samples', 'decode_samples', 'ising_sampler', 'tasep_exact_sampler', 'SampleBank']
@@ -23,11 +24,11 @@ __all__ = ['detect_encoding', 'encode_samples', 'decode_samples', 'ising_sampler
 # %% ../nbs/04_data.ipynb #51c7a1e1
 def detect_encoding(x:np.ndarray, # a batch of samples
                    ) -> str:
-    "'spin' for integer data in {-1,+1}, 'bit' for integer/bool data in {0,1}, else 'raw'"
+    "'spin' for signed integer data in {-1,+1}, 'bit' for integer/bool data in {0,1}, else 'raw'"
     if x.dtype == bool: return 'bit'
     if np.issubdtype(x.dtype, np.integer) and x.size:
         lo, hi = x.min(), x.max()
-        if lo >= -1 and hi <= 1 and not (x == 0).any(): return 'spin'
+        if lo >= -1 and hi <= 1 and not (x == 0).any() and x.dtype.kind == 'i': return 'spin'
         if lo >= 0 and hi <= 1: return 'bit'
     return 'raw'
 
@@ -83,30 +84,25 @@ def tasep_exact_sampler(N:int, # chain length
     return sample
 
 # %% ../nbs/04_data.ipynb #1f222c6d
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
 def _grid_dict(grid): return dict(lo=grid.lo.tolist(), hi=grid.hi.tolist(), shape=list(grid.shape), names=list(grid.names))
 
 _ARG_NAMES = {'n_per_point': 'n_samples'}   # manifest keys -> the argument names of `SampleBank.generate`
+_HEAD = ('grid', 'n_per_point', 'seed', 'batch_points', 'settings')   # what a resumed run must share with the bank
+_LAYOUT = ('sample_shape', 'encoding', 'dtype')   # what the first batch fixes
 
 # %% ../nbs/04_data.ipynb #f5941d79
 class SampleBank:
-    "Samples at every point of a ParamGrid, stored in a folder as one checksummed file per point plus a manifest"
+    "Samples at every point of a ParamGrid, stored in a folder as one checksummed file per point plus a checksummed manifest"
     MANIFEST = 'manifest.json'
 
     def __init__(self, root, # folder holding manifest.json and points/
                 ):
         self.root = Path(root)
         path = self.root / self.MANIFEST
-        if not path.exists(): raise FileNotFoundError(f"no SampleBank at {self.root}: {path} does not exist")
-        try: self.manifest = json.loads(path.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"corrupted SampleBank manifest {path}: {e}") from None
-        for k in ('grid', 'n_per_point', 'sample_shape', 'encoding', 'points'):
-            if k not in self.manifest: raise ValueError(f"corrupted SampleBank manifest {path}: missing key {k!r}")
+        if not path.is_file(): raise FileNotFoundError(f"no SampleBank at {self.root}: {path} does not exist")
+        self.manifest = read_checked_json(path, what='SampleBank manifest')
+        for k in (*_HEAD, *_LAYOUT, 'points'):
+            if k not in self.manifest: raise ValueError(f"SampleBank manifest {path} lacks the key {k!r}")
         g = self.manifest['grid']
         self.grid = ParamGrid(g['lo'], g['hi'], g['shape'], names=g['names'])
         self.sample_shape = tuple(self.manifest['sample_shape'])
@@ -127,7 +123,64 @@ class SampleBank:
     @property
     def complete(self) -> bool: return len(self.done) == self.grid.n
 
+    @property
+    def fingerprint(self) -> str:
+        "SHA-256 of the bank's settings and of its files' checksums in grid order: names the data wherever the folder lies"
+        m = self.manifest
+        ident = dict({k: m[k] for k in (*_HEAD, *_LAYOUT)}, points=[m['points'].get(str(i), {}).get('sha256') for i in range(self.grid.n)])
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
 # %% ../nbs/04_data.ipynb #1f9952f7
+def _bank_head(grid:ParamGrid, # parameter grid
+               sampler:Callable, # the sampler
+               n_samples:int, seed:int, batch_points:int, # as given to `SampleBank.generate`
+               settings:dict|None, # sampler settings (None: `sampler.settings`, else its name)
+              ) -> dict:
+    "The settings a bank is made with, as its manifest records them; ValueError naming any bad value"
+    if not isinstance(grid, ParamGrid): raise ValueError(f"grid must be a ParamGrid, got {grid!r}")
+    if not callable(sampler): raise ValueError(f"sampler must be a callable sampler(points, n, seed), got {sampler!r}")
+    if settings is None:
+        settings = getattr(sampler, 'settings', None) or {'sampler': f"{getattr(sampler, '__module__', '')}.{getattr(sampler, '__qualname__', type(sampler).__name__)}"}
+    if not isinstance(settings, dict): raise ValueError(f"settings must be a dict, got {settings!r}")
+    try: settings = json.loads(json.dumps(settings, allow_nan=False))
+    except (TypeError, ValueError) as e: raise ValueError(f"settings must be JSON-able, they are recorded in the manifest: {e}") from None
+    return dict(grid=_grid_dict(grid), n_per_point=check_int('n_samples', n_samples, min=1), seed=check_int('seed', seed, min=0),
+                batch_points=check_int('batch_points', batch_points, min=1), settings=settings)
+
+def _open_manifest(root:Path, # the bank's folder
+                   head:dict, # from `_bank_head`
+                  ) -> dict:
+    "The manifest of the bank in `root` if it was made with `head` (ValueError naming the differences otherwise), or a fresh one"
+    if not (root / SampleBank.MANIFEST).exists():
+        return dict(format=2, hessgeo_version=__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'), **head,
+                    **{k: None for k in _LAYOUT}, points={})
+    old = SampleBank(root).manifest
+    diff = [k for k in head if head[k] != old.get(k)]
+    if diff: raise ValueError(f"{root} holds a SampleBank made with different {', '.join(_ARG_NAMES.get(k, k) for k in diff)}: "
+                              f"{ {k: old.get(k) for k in diff} } != { {k: head[k] for k in diff} }; use another folder")
+    return old
+
+# %% ../nbs/04_data.ipynb #a4d96a3f
+def _check_batch(x:np.ndarray, # what the sampler returned for the batch
+                 idx:np.ndarray, # the batch's flat grid indices
+                 manifest:dict, # the bank's manifest: its layout is set by the first batch
+                ):
+    "Refuse (ValueError naming what is wrong) a batch the bank cannot store faithfully; record the first batch's layout"
+    n = manifest['n_per_point']
+    if x.dtype.kind not in 'biuf':
+        raise ValueError(f"sampler returned samples of dtype {x.dtype}; a SampleBank stores bool, integer or float arrays only (never pickled objects)")
+    if x.shape[:2] != (len(idx), n): raise ValueError(f"sampler returned shape {x.shape}, expected ({len(idx)}, {n}, ...)")
+    if x.dtype.kind == 'f' and not np.isfinite(x).all():
+        raise ValueError(f"sampler returned non-finite values at grid points {idx[~np.isfinite(x).reshape(len(idx), -1).all(1)].tolist()}")
+    if manifest['encoding'] is None: manifest.update(sample_shape=list(x.shape[2:]), encoding=detect_encoding(x), dtype=str(x.dtype))
+    if list(x.shape[2:]) != manifest['sample_shape'] or str(x.dtype) != manifest['dtype']:
+        raise ValueError(f"sampler returned samples of shape {x.shape[2:]} and dtype {x.dtype}; the bank holds "
+                         f"{tuple(manifest['sample_shape'])} and {manifest['dtype']}")
+    enc = manifest['encoding']
+    if enc != 'raw' and not np.array_equal(decode_samples(encode_samples(x.reshape(-1, *x.shape[2:]), enc), enc, x.shape[2:]), x.reshape(-1, *x.shape[2:])):
+        raise ValueError(f"sampler returned values outside the bank's '{enc}' encoding (fixed by its first batch) at grid points {idx.tolist()}")
+
+# %% ../nbs/04_data.ipynb #bd5307ef
 @patch(cls_method=True)
 def generate(cls:SampleBank, root, # folder to write (created, or resumed if it holds a matching bank)
               grid:ParamGrid, # parameter grid
@@ -138,55 +191,50 @@ def generate(cls:SampleBank, root, # folder to write (created, or resumed if it 
               batch_points:int=16, # grid points sampled per call of the sampler
               settings:dict|None=None, # sampler settings for the manifest (default: `sampler.settings`)
               progress:bool=True, # show a progress bar
+              wait:bool|float=False, # if another run is writing into `root`: False refuses at once, True waits, a number waits that many seconds
              ) -> 'SampleBank':
-    "Generate (or resume generating) `n_samples` samples at every point of `grid` into the folder `root`"
+    "Generate (or resume generating) `n_samples` samples at every point of `grid` into the folder `root`, holding its lock"
+    head = _bank_head(grid, sampler, n_samples, seed, batch_points, settings)
     root = Path(root)
-    n_samples = check_int('n_samples', n_samples, min=1)
-    batch_points = check_int('batch_points', batch_points, min=1)
-    seed = check_int('seed', seed, min=0)
-    settings = dict(settings if settings is not None else getattr(sampler, 'settings', {'sampler': repr(sampler)}))
-    head = dict(grid=_grid_dict(grid), n_per_point=n_samples, seed=seed,   # the manifest's key for n_samples is 'n_per_point'
-                batch_points=batch_points, settings=settings)
-    mpath = root / cls.MANIFEST
-    if mpath.exists():
-        bank = cls(root)
-        old = {k: bank.manifest.get(k) for k in head}
-        if json.loads(json.dumps(head)) != old:
-            diff = [k for k in head if json.loads(json.dumps(head[k])) != old[k]]
-            raise ValueError(f"{root} holds a SampleBank made with different {', '.join(_ARG_NAMES.get(k, k) for k in diff)}: "
-                             f"{ {k: old[k] for k in diff} } != { {k: head[k] for k in diff} }; use another folder")
-        manifest = bank.manifest
-    else:
-        manifest = dict(format=1, hessgeo_version=__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'),
-                        **head, sample_shape=None, encoding=None, dtype=None, points={})
-    (root / 'points').mkdir(parents=True, exist_ok=True)
-    n_batches = -(-grid.n // batch_points)
-    seeds = child_seeds(seed, n_batches)
-    todo = [b for b in range(n_batches)
-            if any(str(i) not in manifest['points'] for i in range(b * batch_points, min((b + 1) * batch_points, grid.n)))]
-    pts = grid.points
-    with tqdm(total=grid.n, initial=grid.n - sum(min((b + 1) * batch_points, grid.n) - b * batch_points for b in todo),
-              unit='point', disable=not progress, desc='SampleBank') as bar:
-        for b in todo:
-            idx = np.arange(b * batch_points, min((b + 1) * batch_points, grid.n))
-            x = np.asarray(sampler(pts[idx], n_samples, seeds[b]))
-            if x.shape[:2] != (len(idx), n_samples):
-                raise ValueError(f"sampler returned shape {x.shape}, expected ({len(idx)}, {n_samples}, ...)")
-            if x.dtype.kind == 'f' and not np.isfinite(x).all():
-                raise ValueError(f"sampler returned non-finite values at grid points {idx[~np.isfinite(x).reshape(len(idx), -1).all(1)].tolist()}")
-            if manifest['encoding'] is None:
-                manifest.update(sample_shape=list(x.shape[2:]), encoding=detect_encoding(x), dtype=str(x.dtype))
-            elif list(x.shape[2:]) != manifest['sample_shape']:
-                raise ValueError(f"sampler returned samples of shape {x.shape[2:]}, the bank holds {tuple(manifest['sample_shape'])}")
-            for j, i in enumerate(idx):
-                path = root / 'points' / f'{i:06d}.npy'
-                with atomic_path(path) as tmp: np.save(tmp, encode_samples(x[j], manifest['encoding']))
-                manifest['points'][str(i)] = dict(file=f'points/{i:06d}.npy', sha256=_sha256(path))
-            with atomic_path(mpath) as tmp: tmp.write_text(json.dumps(manifest, indent=1))
-            bar.update(len(idx))
+    if root.exists() and not root.is_dir(): raise ValueError(f"root {str(root)!r} is a file, not a folder")
+    with folder_lock(root, wait=wait):
+        clean_temporaries(root / 'points')
+        manifest = _open_manifest(root, head)
+        (root / 'points').mkdir(exist_ok=True)
+        n_batches = -(-grid.n // batch_points)
+        seeds = child_seeds(seed, n_batches)
+        todo = [b for b in range(n_batches)
+                if any(str(i) not in manifest['points'] for i in range(b * batch_points, min((b + 1) * batch_points, grid.n)))]
+        pts = grid.points
+        with tqdm(total=grid.n, initial=grid.n - sum(min((b + 1) * batch_points, grid.n) - b * batch_points for b in todo),
+                  unit='point', disable=not progress, desc='SampleBank') as bar:
+            for b in todo:
+                idx = np.arange(b * batch_points, min((b + 1) * batch_points, grid.n))
+                x = np.asarray(sampler(pts[idx], n_samples, seeds[b]))
+                _check_batch(x, idx, manifest)
+                for j, i in enumerate(idx):
+                    path = root / 'points' / f'{i:06d}.npy'
+                    with atomic_path(path) as tmp:
+                        np.save(tmp, encode_samples(x[j], manifest['encoding']), allow_pickle=False)
+                        manifest['points'][str(i)] = dict(file=f'points/{i:06d}.npy', sha256=sha256_file(tmp))
+                write_checked_json(root / cls.MANIFEST, manifest)
+                bar.update(len(idx))
     return cls(root)
 
-# %% ../nbs/04_data.ipynb #58a3a7ac
+# %% ../nbs/04_data.ipynb #ba88ad8a
+@patch
+def _point_path(self:SampleBank, i:int, # flat grid index with a manifest entry
+               ) -> Path:
+    "The file of grid point `i` named by the manifest, refused (ValueError) if the entry is malformed or leads outside the bank's folder"
+    rec = self.manifest['points'][str(i)]
+    f = rec.get('file') if isinstance(rec, dict) else None
+    path = (self.root / f).resolve() if isinstance(f, str) and f else None
+    if path is None or not path.is_relative_to(self.root.resolve()) or not isinstance(rec.get('sha256'), str):
+        raise ValueError(f"SampleBank manifest {self.root / self.MANIFEST} names the file {f!r} for grid point {i}, "
+                         f"which is not a checksummed file inside the bank's folder {self.root}; refusing to read it")
+    return path
+
+# %% ../nbs/04_data.ipynb #f3c5507b
 @patch
 def __getitem__(self:SampleBank, i:int, # flat grid index
                ) -> np.ndarray:
@@ -194,11 +242,12 @@ def __getitem__(self:SampleBank, i:int, # flat grid index
     i = check_int('i', i, min=0)
     if i >= self.grid.n: raise ValueError(f"grid point index {i} is out of range for a grid of {self.grid.n} points")
     if i in self._cache: return self._cache[i]
-    rec = self.manifest['points'].get(str(i))
-    if rec is None: raise ValueError(f"grid point {i} of {self.root} has no samples (generation incomplete: resume it with SampleBank.generate)")
-    path = self.root / rec['file']
-    if not path.exists(): raise ValueError(f"SampleBank file {path} is missing")
-    if _sha256(path) != rec['sha256']: raise ValueError(f"SampleBank file {path} is corrupted or truncated: its SHA-256 does not match the manifest")
+    if str(i) not in self.manifest['points']:
+        raise ValueError(f"grid point {i} of {self.root} has no samples (generation incomplete: resume it with SampleBank.generate)")
+    path = self._point_path(i)
+    if not path.is_file(): raise ValueError(f"SampleBank file {path} is missing")
+    if sha256_file(path) != self.manifest['points'][str(i)]['sha256']:
+        raise ValueError(f"SampleBank file {path} is corrupted or truncated: its SHA-256 does not match the manifest")
     try: packed = np.load(path, allow_pickle=False)
     except Exception as e: raise ValueError(f"SampleBank file {path} cannot be read: {e}") from None
     x = decode_samples(packed, self.manifest['encoding'], self.sample_shape)
@@ -231,6 +280,20 @@ def split(self:SampleBank, val_fraction:float=0.2, # share of each point's sampl
     return perm[:, :n - n_val], perm[:, n - n_val:]
 
 # %% ../nbs/04_data.ipynb #0802fd29
+def _check_indices(name:str, # argument name, for the message
+                   a, # array-like of indices
+                   ndim:int, # its required number of dimensions
+                   n:int, # indices must lie in [0, n)
+                  ) -> np.ndarray:
+    "`a` as an integer array of `ndim` dimensions with entries in [0, n); ValueError naming `name` and the first bad entry otherwise"
+    x = np.asarray(a)
+    if x.ndim != ndim or not x.size or x.dtype.kind not in 'iu':
+        raise ValueError(f"{name} must be a non-empty {ndim}-D array of integer indices, got {a!r}")
+    bad = x[(x < 0) | (x >= n)]
+    if bad.size: raise ValueError(f"{name} holds the index {int(bad.flat[0])}, outside 0..{n - 1}")
+    return x
+
+# %% ../nbs/04_data.ipynb #d07e4f39
 @patch
 def bundles(self:SampleBank, bundle_size:int, # samples per bundle
             n_bundles:int, # number of bundles to draw
@@ -242,13 +305,14 @@ def bundles(self:SampleBank, bundle_size:int, # samples per bundle
             ) -> tuple[np.ndarray, np.ndarray]:
     "Random bundles (n_bundles, bundle_size, *sample_shape) with their label cells (n_bundles,), labels uniform over the grid"
     bundle_size, n_bundles = check_int('bundle_size', bundle_size, min=1), check_int('n_bundles', n_bundles, min=1)
-    data = self.load()
-    G = self.grid.n
+    radius, G = check_int('radius', radius, min=0), self.grid.n
     if sample_idx is None: sample_idx = np.broadcast_to(np.arange(self.n_samples), (G, self.n_samples))
+    sample_idx = _check_indices('sample_idx', sample_idx, 2, self.n_samples)
     if sample_idx.shape[0] != G: raise ValueError(f"sample_idx must have one row per grid point ({G}), got shape {sample_idx.shape}")
-    if sample_idx.shape[1] < 1: raise ValueError("sample_idx holds no samples per point")
+    labels_from = np.arange(G) if points is None else _check_indices('points', points, 1, G)
+    data = self.load()
     rng = np.random.default_rng(check_int('seed', seed, min=0))
-    labels = rng.choice(np.arange(G) if points is None else np.asarray(points), size=n_bundles)
+    labels = rng.choice(labels_from, size=n_bundles)
     if radius == 0: src = np.repeat(labels[:, None], bundle_size, 1)
     else:
         nbrs = [self.grid.neighbours(i, radius) for i in range(G)]
