@@ -1,58 +1,71 @@
-"""Seed spread of tutorial 01's small run: how far its metric and ridge errors move when only the network's seed
-changes. The tutorial's assertion bounds are set from this spread, not from one lucky run.
+"""Seed spread of tutorial 01's run: how far its metric and ridge errors move when only the networks' seed changes, for
+the mean of the potential fits (what `reconstruct` reports) against the single fits it averages. The tutorial's
+assertion bounds are set from this spread, not from one lucky run.
 
-    python benchmarks/tutorial_seeds.py                 # network seeds 0-9 at the tutorial's settings
+The settings are `hessgeo.studies.ising.PRESETS['tutorial']` (`--quick`: `PRESETS['quick']`): one sample bank made with
+`--seed`, then for each network seed the method with `--ensemble` potential fits (seeds seed .. seed + ensemble - 1).
+
+    python benchmarks/tutorial_seeds.py                 # network seeds 0-9
     python benchmarks/tutorial_seeds.py --ensemble 8    # 8 potential fits per network: the spread of single fits
-    python benchmarks/tutorial_seeds.py --epochs 5      # the earlier, shorter training
+    python benchmarks/tutorial_seeds.py --epochs 5      # a shorter training than the preset's
+    python benchmarks/tutorial_seeds.py --quick         # 2 network seeds at the quick preset: a smoke run
 
-Each line gives the ridge error of the mean potential (what `reconstruct` reports) and the range over its members
-(the single fits, seeds seed .. seed + ensemble - 1).
-
-The last line is a JSON object with every figure.
+Results: per network seed its metric and ridge errors and its single fits' ridge errors (`runs`); over the seeds
+metric_min/metric_max, ridge_max/ridge_mean (mean of the fits) and single_fit_ridge_max/single_fit_ridge_mean. The
+common arguments and the record are those of benchmarks/common.py.
 """
-import argparse, json, tempfile, time
+import dataclasses, tempfile, time
 from pathlib import Path
 
-import torch
-
-from hessgeo.core import ParamGrid
+from common import parser, start
 from hessgeo.data import SampleBank, ising_sampler
 from hessgeo.posterior import PosteriorNet, LatticeEncoder
 from hessgeo.pipeline import ising_exact_truth, reconstruct, ridge_of_fit
+from hessgeo.studies import ising
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--seeds', type=int, nargs='+', default=list(range(10)), help='network seeds')
-    ap.add_argument('--epochs', type=int, default=10, help='posterior training epochs (the tutorial: 10)')
+def one_seed(p, bank, truth, seed:int, ensemble:int, device):
+    "The method on `bank` with the preset `p`'s settings, networks and fits seeded by `seed`: its errors and its fits' ridges"
+    make = lambda: PosteriorNet(LatticeEncoder(p.features, 16, 1), p.grid, head='smooth')
+    rec = reconstruct('ising', bank, truth, make, bundle_size=p.bundle_size, folds=p.folds,
+                      train=dict(epochs=p.epochs, batch_size=512, lr=1e-2, patience=p.patience, device=device),
+                      fit=dict(steps=p.fit_steps, lbfgs_steps=p.fit_lbfgs_steps, ensemble=ensemble), baselines=(),
+                      progress=False, seed=seed)
+    e = rec.errors['method'].summary()
+    members = [abs(ridge_of_fit(m) / truth.ridge_T - 1) for m in (rec.fit.members or [rec.fit])]
+    return dict(seed=seed, metric_median_rel_err=e['metric_median_rel_err'], ridge_rel_err=e['ridge_rel_err'],
+                ridge_T=rec.fields['method']['ridge_T'], member_ridge_rel_err=members)
+
+
+def main(argv=None):
+    ap = parser(__doc__)
+    ap.add_argument('--seeds', type=int, nargs='+', default=None, help='network seeds (default 0-9; --quick: 0 1)')
+    ap.add_argument('--epochs', type=int, default=None, help="posterior training epochs (default: the preset's)")
     ap.add_argument('--ensemble', type=int, default=4, help='potential fits averaged (reconstruct: 4)')
     ap.add_argument('--work', default=None, help='folder for the sample bank (default: a temporary one)')
-    ap.add_argument('--threads', type=int, default=1, help='torch threads')
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    work = Path(a.work or tempfile.mkdtemp())
-    # the tutorial's bank and settings (nbs/tutorials/01_ising_phase_diagram.ipynb)
-    grid = ParamGrid((1.5, -0.5), (3.5, 0.5), (12, 10), names=('T', 'H'))
-    bank = SampleBank.generate(work / 'ising8', grid, ising_sampler(8, n_chains=8, burn_in=300, sweeps_between=4), 512,
-                               seed=0, progress=False)
-    truth = ising_exact_truth(grid, 8)
+    run = start('tutorial_seeds', ap, argv, devices=('cpu', 'cuda'))
+    a = run.args
+    p = ising.PRESETS['quick' if a.quick else 'tutorial']
+    if a.epochs is not None: p = dataclasses.replace(p, epochs=a.epochs)
+    seeds = a.seeds if a.seeds is not None else ([0, 1] if a.quick else list(range(10)))
+    work = Path(a.work or tempfile.mkdtemp(prefix='hessgeo_tutorial_seeds_'))
+    sampler = ising_sampler(p.size, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between)
+    bank = SampleBank.generate(work / f'ising{p.size}', p.grid, sampler, p.n_samples, seed=a.seed, progress=False)
+    truth = ising_exact_truth(p.grid, p.size)
     runs = []
-    for s in a.seeds:
+    for s in seeds:
         t0 = time.time()
-        rec = reconstruct('ising8', bank, truth, lambda: PosteriorNet(LatticeEncoder(16, 16, 1), grid, head='smooth'),
-                          train=dict(epochs=a.epochs, batch_size=512, lr=1e-2), fit=dict(steps=200, lbfgs_steps=150, ensemble=a.ensemble),
-                          baselines=(), progress=False, seed=s)
-        e = rec.errors['method'].summary()
-        members = [abs(ridge_of_fit(m) / truth.ridge_T - 1) for m in (rec.fit.members or [rec.fit])]
-        runs.append(dict(seed=s, metric_median_rel_err=e['metric_median_rel_err'], ridge_rel_err=e['ridge_rel_err'],
-                         ridge_T=rec.fields['method']['ridge_T'], member_ridge_rel_err=members, seconds=round(time.time() - t0, 1)))
-        print(f"seed {s}: metric error {e['metric_median_rel_err']:6.1%}  ridge error {e['ridge_rel_err']:6.2%}  "
-              f"(single fits {min(members):.2%} - {max(members):.2%}; {runs[-1]['seconds']} s)", flush=True)
+        runs.append(one_seed(p, bank, truth, s, a.ensemble, run.device))
+        r = runs[-1]; r['seconds'] = round(time.time() - t0, 1)
+        print(f"seed {s}: metric error {r['metric_median_rel_err']:6.1%}  ridge error {r['ridge_rel_err']:6.2%}  (single fits "
+              f"{min(r['member_ridge_rel_err']):.2%} - {max(r['member_ridge_rel_err']):.2%}; {r['seconds']} s)", flush=True)
     m, r = [x['metric_median_rel_err'] for x in runs], [x['ridge_rel_err'] for x in runs]
-    sm = [x for run in runs for x in run['member_ridge_rel_err']]
+    sm = [x for run_ in runs for x in run_['member_ridge_rel_err']]
     print(f"metric error {min(m):.1%} - {max(m):.1%}, ridge error {min(r):.2%} - {max(r):.2%} (mean {sum(r) / len(r):.2%}) over "
           f"{len(runs)} seeds; single fits' ridge error {min(sm):.2%} - {max(sm):.2%} (mean {sum(sm) / len(sm):.2%})")
-    print(json.dumps(dict(epochs=a.epochs, ensemble=a.ensemble, exact_ridge_T=truth.ridge_T, runs=runs, metric_max=max(m), ridge_max=max(r))))
+    run.finish(dict(preset='quick' if a.quick else 'tutorial', epochs=p.epochs, ensemble=a.ensemble,
+                    exact_ridge_T=truth.ridge_T, runs=runs, metric_min=min(m), metric_max=max(m), ridge_max=max(r),
+                    ridge_mean=sum(r) / len(r), single_fit_ridge_max=max(sm), single_fit_ridge_mean=sum(sm) / len(sm)))
 
 
 if __name__ == '__main__': main()
