@@ -738,21 +738,10 @@ def draw_slices(self:PhaseDiagram, data:dict, # a slice from `PhaseDiagram.slice
     return figure_png(fig)
 
 # %% ../nbs/22_widgets.ipynb #98a3a26e
-def _ising_marks(ax): # matplotlib axes in (T, H), limits set
-    "Dashed H = 0 line below T_c and a star at the critical point, within the axes' limits"
-    from hessgeo.ising_exact import T_C
-    (t0, t1), (h0, h1) = ax.get_xlim(), ax.get_ylim()
-    if h0 <= 0 <= h1:
-        ax.plot([t0, min(T_C, t1)], [0, 0], color='w', ls='--', lw=1)
-        if t0 <= T_C <= t1: ax.plot(T_C, 0, '*', color='w', ms=8)
-
-def _tasep_marks(ax, # matplotlib axes in rates (alpha, beta) or log-rates, limits set
-                 log_rates:bool=False, # the axes are (ln alpha, ln beta)
-                ):
-    "Dashed TASEP phase boundaries: alpha = beta < 1/2, and alpha = 1/2 or beta = 1/2 into the maximal-current phase"
+def _tasep_log_rate_marks(ax): # matplotlib axes in (ln alpha, ln beta), limits set
+    "The TASEP phase boundaries of `plots.mark_tasep_phases` in log-rates: ln alpha = ln beta < ln 1/2, then ln 1/2 on either axis"
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    q, hi = (math.log(0.5) if log_rates else 0.5), max(x1, y1)
-    lo = min(x0, y0) if log_rates else 0.0
+    q, lo, hi = math.log(0.5), min(x0, y0), max(x1, y1)
     st = dict(color='w', lw=1.2, ls='--')
     ax.plot([lo, q], [lo, q], **st); ax.plot([q, q], [q, hi], **st); ax.plot([q, hi], [q, q], **st)
 
@@ -767,6 +756,7 @@ def ising(cls:PhaseDiagram, L:int=8, # torus side for the exact reference (2..10
          ):
     "Ising phase diagram with the exact Fisher metric and thermodynamics of the L x L torus (`exact_dos(L)`) as reference"
     from hessgeo.ising_exact import exact_dos
+    from hessgeo.plots import mark_ising_phases
     grid = grid or ParamGrid((1.0, -1.05), (4.0, 1.05), (30, 21), names=('T', 'H'))
     T, H = grid.points.T
     if (T <= 0).any(): raise ValueError(f"the grid's temperatures must be > 0, got T from {T.min():g}")
@@ -774,7 +764,7 @@ def ising(cls:PhaseDiagram, L:int=8, # torus side for the exact reference (2..10
     obs = dos.observables(T, H)
     metrics = ({} if reconstructed is None else {'reconstructed': reconstructed}) | {'exact': dos.fisher_metric(T, H)}
     sc = _merge_scalars({k: {'exact': obs[k]} for k in ('energy', 'abs_mag', 'heat_capacity', 'susceptibility')}, scalars)
-    kw = dict(title=f"Ising {L}x{L} torus: exact Fisher metric in (T, H)", decorate=_ising_marks) | kw
+    kw = dict(title=f"Ising {L}x{L} torus: exact Fisher metric in (T, H)", decorate=mark_ising_phases) | kw
     return cls(grid, metrics, sc, **kw)
 
 # %% ../nbs/22_widgets.ipynb #d146d4c8
@@ -789,6 +779,7 @@ def tasep(cls:PhaseDiagram, N:int=10, # chain length for the exact reference (1.
          ):
     "TASEP phase diagram with the exact Fisher metric (`tasep_fisher_metric`), current and mean density as reference"
     from hessgeo.tasep import tasep_current, tasep_density_profile, tasep_fisher_metric
+    from hessgeo.plots import mark_tasep_phases
     if coords not in ('rates', 'log_rates'): raise ValueError(f"coords must be 'rates' or 'log_rates', got {coords!r}")
     lg = coords == 'log_rates'
     if grid is None:
@@ -802,7 +793,7 @@ def tasep(cls:PhaseDiagram, N:int=10, # chain length for the exact reference (1.
     sc = _merge_scalars({'current': {'exact': tasep_current(ab[:, 0], ab[:, 1], N)},
                          'density': {'exact': tasep_density_profile(ab[:, 0], ab[:, 1], N).mean(-1)}}, scalars)
     kw = dict(title=f"TASEP N = {N}: exact Fisher metric in {'(ln alpha, ln beta)' if lg else '(alpha, beta)'}",
-              decorate=functools.partial(_tasep_marks, log_rates=lg)) | kw
+              decorate=_tasep_log_rate_marks if lg else functools.partial(mark_tasep_phases, lim=float(max(grid.hi)))) | kw
     return cls(grid, metrics, sc, **kw)
 
 # %% ../nbs/22_widgets.ipynb #cbb9f84a
