@@ -34,7 +34,7 @@ def diffusion_row(work: Path, out: Path):
     import matplotlib.pyplot as plt
     import torch
     from hessgeo.core import ParamGrid
-    from hessgeo.phases import plot_plane
+    from hessgeo.plots import plot_plane
     a = np.load(work / 'diffusion_plane.npz')
     G = int(round(np.sqrt(len(a['labels']))))
     grid = ParamGrid((0.0, 0.0), (1.0, 1.0), (G, G), names=('a', 'b'))
@@ -60,8 +60,8 @@ def main(argv=None):
     docs, work = Path(a.docs), Path(a.work or tempfile.mkdtemp(prefix='hessgeo_figures_'))
     runs = {  # job: (arguments of the hessgeo job, [(file it writes, name in docs, scale)])
         'geodesic': (['geodesic'], [('geodesic_map.png', 'geodesic_map.png', 1)]),
-        'diffusion': (['diffusion', '--grid', '24', '--no-lipschitz'], []),
-        'localgeo': (['localgeo', '--grid', '8'], [('localgeo_maps.png', 'localgeo_maps.png', 0.75)]),
+        'diffusion': (['diffusion', '--n-grid', '24', '--no-lipschitz'], []),
+        'localgeo': (['localgeo', '--n-grid', '8'], [('localgeo_maps.png', 'localgeo_maps.png', 0.75)]),
         'salad': (['salad', '--n-per-cell', '4'], [('salad_weights.png', 'salad_weights.png', 0.75)]),
         'ising': (['ising', '--n-t', '12', '--n-h', '10', '--n-samples', '512', '--epochs', '10'],
                   [('ising_phase_diagram.png', 'ising_phase_diagram.png', 0.75)]),
