@@ -154,6 +154,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion.SDModel.latent_shape': ( 'diffusion.html#sdmodel.latent_shape',
                                                                                'hessgeo/diffusion.py'),
+                                   'hessgeo.diffusion._check_manifest': ('diffusion.html#_check_manifest', 'hessgeo/diffusion.py'),
+                                   'hessgeo.diffusion._commit_shard': ('diffusion.html#_commit_shard', 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion._fingerprint': ('diffusion.html#_fingerprint', 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion._is_oom': ('diffusion.html#_is_oom', 'hessgeo/diffusion.py'),
                                    'hessgeo.diffusion._is_transformed': ('diffusion.html#_is_transformed', 'hessgeo/diffusion.py'),

@@ -18,12 +18,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core import ParamGrid, atomic_path, check_finite, check_int, check_positive, child_seeds, resolve_device
+from .core import (ParamGrid, check_finite, check_int, check_positive, child_seeds, folder_lock, load_checked_tensors,
+                          read_checked_json, resolve_device, save_checked_tensors, write_checked_json)
 
 # %% auto #0
 __all__ = ['LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_scheduler', 'ddim_step', 'ddim_loop', 'ddim_sample',
@@ -482,17 +482,6 @@ class PlaneSampler:
 # %% ../nbs/09_diffusion.ipynb #66d0d650
 def _shard_path(out_dir:Path, k:int) -> Path: return Path(out_dir) / f'shard_{k:05d}.safetensors'
 
-def _read_shard(path:Path, settings_hash:str) -> torch.Tensor:
-    "The images of a finished shard, checked against the run's settings hash and its own checksum"
-    try:
-        with safe_open(str(path), 'pt') as f: meta, images = f.metadata() or {}, f.get_tensor('images')
-    except Exception as e: raise ValueError(f"plane shard {path} is corrupted or truncated: {e}") from None
-    if meta.get('settings_hash') != settings_hash:
-        raise ValueError(f"plane shard {path} was made with different settings (hash {meta.get('settings_hash')!r}); use another out_dir")
-    if _tensor_hash(images) != meta.get('sha256'): raise ValueError(f"plane shard {path} is corrupted: its checksum does not match")
-    return images.float()
-
-# %% ../nbs/09_diffusion.ipynb #908272d4
 @dataclass
 class PlaneRun:
     "Where a plane grid stands: its settings, shards and which of them are done"
@@ -501,25 +490,62 @@ class PlaneRun:
     n_shards:int # number of shards
     shard_size:int # grid points per shard
 
-def _open_run(out_dir, settings) -> PlaneRun:
+def _read_shard(path:Path, # a shard file
+                run:PlaneRun, # the run it must belong to
+                k:int, # the shard index it must hold
+                points:np.ndarray, # the grid points of shard `k`, (m, 2)
+               ) -> torch.Tensor:
+    "The images of finished shard `k`, refused (ValueError naming the file) unless its checksum, settings hash, index and grid points are this run's"
+    tensors, meta = load_checked_tensors(path, what='plane shard')
+    meta = meta if isinstance(meta, dict) else {}
+    if meta.get('settings_hash') != run.settings_hash:
+        raise ValueError(f"plane shard {path} was made with different settings (hash {meta.get('settings_hash')!r}); use another out_dir")
+    pts, images = tensors.get('points'), tensors.get('images')
+    if meta.get('shard') != k or pts is None or images is None or not torch.equal(pts, torch.as_tensor(points)) or len(images) != len(points):
+        raise ValueError(f"plane shard {path} holds the images of shard {meta.get('shard')!r}, not those of shard {k} "
+                         f"(grid points {len(points)} from {points[0].tolist()}); it was moved or copied over")
+    return images.float()
+
+# %% ../nbs/09_diffusion.ipynb #908272d4
+def _check_manifest(out_dir:Path, # the run's folder
+                    run:PlaneRun, # this run
+                    *,
+                    write:bool=False, # write this run's manifest if the folder has none, or one without shards (hold the lock)
+                   ):
+    "Refuse (ValueError listing the differences) a folder whose manifest names other settings and which holds shards"
+    mpath = out_dir / 'manifest.json'
+    if mpath.exists():
+        old = read_checked_json(mpath, what='plane manifest')
+        if old.get('settings_hash') == run.settings_hash: return
+        if any(out_dir.glob('shard_*.safetensors')):
+            oset, new = old.get('settings', {}), run.settings
+            diff = sorted(k for k in set(new) | set(oset) if json.dumps(new.get(k), sort_keys=True) != json.dumps(oset.get(k), sort_keys=True))
+            raise ValueError(f"{out_dir} holds a plane grid made with different settings ({', '.join(diff)}): refusing to mix them; use another out_dir")
+    if write: write_checked_json(mpath, dict(format=2, hessgeo_version=__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                                             settings_hash=run.settings_hash, n_shards=run.n_shards, settings=run.settings))
+
+def _open_run(out_dir:Path|None, # the run's folder, or None (in memory)
+              settings:dict, # `PlaneSampler.settings`
+             ) -> PlaneRun:
+    "The run of `settings`, after checking that `out_dir` holds no shards of other settings"
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
     G = int(np.prod(settings['grid']['shape']))
     run = PlaneRun(settings, h, -(-G // settings['shard_size']), settings['shard_size'])
-    if out_dir is None: return run
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    mpath = out_dir / 'manifest.json'
-    if mpath.exists():
-        old = _load_json(mpath)
-        if old.get('settings_hash') != h:
-            oset = old.get('settings', {})
-            diff = sorted(k for k in set(settings) | set(oset) if json.dumps(settings.get(k), sort_keys=True) != json.dumps(oset.get(k), sort_keys=True))
-            raise ValueError(f"{out_dir} holds a plane grid made with different settings ({', '.join(diff)}): "
-                             f"refusing to mix them; use another out_dir")
-    else:
-        with atomic_path(mpath) as tmp:
-            tmp.write_text(json.dumps(dict(format=1, hessgeo_version=__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'),
-                                           settings_hash=h, n_shards=run.n_shards, settings=settings), indent=1))
+    if out_dir is not None and Path(out_dir).is_dir(): _check_manifest(Path(out_dir), run)
     return run
+
+def _commit_shard(out_dir:Path, run:PlaneRun, k:int, # the folder, the run, the shard index
+                  points:np.ndarray, # the shard's grid points (m, 2)
+                  images:torch.Tensor, # its images, in the stored dtype
+                 ) -> torch.Tensor:
+    "Write shard `k` (and, with the first, the manifest) under the folder's lock; the images as stored, those of another process if it committed first"
+    with folder_lock(out_dir, wait=True):
+        _check_manifest(out_dir, run, write=True)
+        path = _shard_path(out_dir, k)
+        if path.exists(): return _read_shard(path, run, k, points)
+        save_checked_tensors(path, dict(images=images.contiguous(), points=torch.as_tensor(points)),
+                             dict(settings_hash=run.settings_hash, shard=k, n_shards=run.n_shards))
+    return images.float()
 
 # %% ../nbs/09_diffusion.ipynb #5bcec855
 def sample_plane(model, # (UNet2DModel, scheduler) or SDModel
@@ -532,34 +558,32 @@ def sample_plane(model, # (UNet2DModel, scheduler) or SDModel
                  **kwargs, # `PlaneSampler` options: steps, batch_size, device, half, prompt_embeds, guidance_scale, ...
                 ) -> torch.Tensor|None:
     "Images (G, C, H, W) in grid order at every point of `grid` (None if `shards` leaves the grid unfinished)"
+    if not isinstance(plane, LatentPlane): raise ValueError(f"plane must be a LatentPlane, got {plane!r}")
+    if not isinstance(grid, ParamGrid): raise ValueError(f"grid must be a ParamGrid, got {grid!r}")
+    out_dir = None if out_dir is None else Path(out_dir)
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir(): raise ValueError(f"out_dir {str(out_dir)!r} is a file, not a folder")
+    shard_size = check_int('shard_size', shard_size, min=1)
     sampler = PlaneSampler(model, **kwargs)
     if tuple(plane.shape) != tuple(sampler.latent_shape):
         raise ValueError(f"the plane's latents have shape {plane.shape}, the model takes {tuple(sampler.latent_shape)}")
-    shard_size = check_int('shard_size', shard_size, min=1)
     run = _open_run(out_dir, sampler.settings(plane, grid, shard_size))
     todo = range(run.n_shards) if shards is None else sorted({check_int('shard', k, min=0) for k in shards})
     if todo and max(todo) >= run.n_shards: raise ValueError(f"shard {max(todo)} is out of range: the grid has {run.n_shards} shards")
     pts, got = grid.points, {}
-    with tqdm(total=sum(min(shard_size, grid.n - k * shard_size) for k in todo), disable=not progress, unit='img', desc='plane') as bar:
+    part = lambda k: pts[k * shard_size:min((k + 1) * shard_size, grid.n)]
+    with tqdm(total=sum(len(part(k)) for k in todo), disable=not progress, unit='img', desc='plane') as bar:
         for k in todo:
-            idx = slice(k * shard_size, min((k + 1) * shard_size, grid.n))
             path = None if out_dir is None else _shard_path(out_dir, k)
-            if path is not None and path.exists(): got[k] = _read_shard(path, run.settings_hash)
+            if path is not None and path.exists(): got[k] = _read_shard(path, run, k, part(k))
             else:
-                img = sampler.sample(plane.latents(torch.as_tensor(pts[idx])))
-                got[k] = img
-                if path is not None:
-                    store = img.to(getattr(torch, sampler.store_dtype)).contiguous()
-                    with atomic_path(path) as tmp:
-                        save_file(dict(images=store, points=torch.as_tensor(pts[idx])), str(tmp),
-                                  metadata=dict(settings_hash=run.settings_hash, sha256=_tensor_hash(store)))
-                    got[k] = store.float()
-            bar.update(idx.stop - idx.start)
+                img = sampler.sample(plane.latents(torch.as_tensor(part(k))))
+                got[k] = img if out_dir is None else _commit_shard(out_dir, run, k, part(k), img.to(getattr(torch, sampler.store_dtype)))
+            bar.update(len(part(k)))
     for k in range(run.n_shards):
         if k in got: continue
         path = None if out_dir is None else _shard_path(out_dir, k)
         if path is None or not path.exists(): return None
-        got[k] = _read_shard(path, run.settings_hash)
+        got[k] = _read_shard(path, run, k, part(k))
     return torch.cat([got[k] for k in range(run.n_shards)])
 
 # %% ../nbs/09_diffusion.ipynb #918210f0
@@ -598,14 +622,15 @@ def launch_main(argv:list|None=None, # command-line arguments (default: sys.argv
     kw = dict(shard_size=a.shard_size, steps=a.steps, device=state.device, batch_size=a.batch_size)
     n_shards = -(-grid.n // a.shard_size)
     if state.is_main_process: sample_plane(model, plane, grid, a.out, shards=[], progress=False, **kw)
-    state.wait_for_everyone()  # the manifest exists (and was checked) before any process writes shards
+    state.wait_for_everyone()  # the folder was checked before any process samples
     sample_plane(model, plane, grid, a.out, shards=range(state.process_index, n_shards, state.num_processes),
                  progress=state.is_main_process, **kw)
     state.wait_for_everyone()
     if state.is_main_process:
         images = sample_plane(model, plane, grid, a.out, shards=[], progress=False, **kw)
         if images is None: raise RuntimeError(f"the grid in {a.out} is incomplete after all processes finished")
-        with atomic_path(Path(a.out) / 'images.safetensors') as tmp: save_file(dict(images=images.contiguous()), str(tmp))
+        with folder_lock(a.out, wait=True):
+            save_checked_tensors(Path(a.out) / 'images.safetensors', dict(images=images), dict(seed=a.seed, grid=a.grid, steps=a.steps))
         print(f"wrote {tuple(images.shape)} images to {Path(a.out) / 'images.safetensors'} using {state.num_processes} processes")
 
 # %% ../nbs/09_diffusion.ipynb #48c495d6
