@@ -15,8 +15,8 @@ import torch
 from torch.func import vjp
 from scipy.integrate import simpson
 
-from .core import ParamGrid, check_int, check_positive
-from .metrics import Metric, as_metric, as_points, check_metric_values, fitted_metric, inverse_2x2, metric_problems, volume_element
+from .core import check_int, check_positive
+from .metrics import Metric, as_metric, as_points, check_metric_values, inverse_2x2, metric_problems
 
 # %% auto #0
 __all__ = ['Curve', 'geodesic_residual', 'curve_length', 'RK4Shooter', 'exp_map', 'discrete_energy', 'straight_line', 'EnergyBVP',
