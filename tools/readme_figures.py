@@ -1,9 +1,9 @@
 """Make the README's figures in docs/ with the `hessgeo` jobs: each figure is what the job writes (or, for the
 diffusion plane, its three maps in one row), scaled down to about 90 dpi so the repository stays small.
 
-    python tools/readme_figures.py                  # geodesic, diffusion, localgeo, salad (2 minutes on one loaded core)
+    python tools/readme_figures.py                  # geodesic, diffusion, localgeo, salad (minutes on one core)
     python tools/readme_figures.py --only geodesic,salad
-    python tools/readme_figures.py --only ising     # the method from samples at tutorial 01's size (about a minute)
+    python tools/readme_figures.py --only ising     # the method from samples at tutorial 01's preset (a few minutes)
 
 The Ising and TASEP reconstruction figures at benchmark size come from `python benchmarks/reconstruct.py --figures docs`
 (a small TASEP run is too noisy to stand for the method, so there is no TASEP job here).
@@ -63,7 +63,7 @@ def main(argv=None):
         'diffusion': (['diffusion', '--n-grid', '24', '--no-lipschitz'], []),
         'localgeo': (['localgeo', '--n-grid', '8'], [('localgeo_maps.png', 'localgeo_maps.png', 0.75)]),
         'salad': (['salad', '--n-per-cell', '4'], [('salad_weights.png', 'salad_weights.png', 0.75)]),
-        'ising': (['ising', '--n-t', '12', '--n-h', '10', '--n-samples', '512', '--epochs', '10'],
+        'ising': (['ising', '--preset', 'tutorial'],
                   [('ising_phase_diagram.png', 'ising_phase_diagram.png', 0.75)]),
     }
     for job in jobs:
