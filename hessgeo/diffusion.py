@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from . import __version__
@@ -26,9 +25,11 @@ from .core import (ParamGrid, check_finite, check_int, check_positive, child_see
                           read_checked_json, resolve_device, save_checked_tensors, write_checked_json)
 
 # %% auto #0
-__all__ = ['LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_scheduler', 'ddim_step', 'ddim_loop', 'ddim_sample',
-           'load_default_model', 'DigitClassifier', 'load_digit_classifier', 'digit_images16', 'embed_images',
-           'load_sd_pipeline', 'PlaneSampler', 'PlaneRun', 'sample_plane', 'tiny_sd_model', 'launch_main']
+__all__ = ['PICKLE_SUFFIXES', 'LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_scheduler', 'ddim_step', 'ddim_loop',
+           'ddim_sample', 'weights_folder', 'check_weights_format', 'load_unet_folder', 'load_default_model',
+           'DigitClassifier', 'load_digit_classifier', 'digit_images16', 'embed_images', 'load_sd_pipeline',
+           'model_from_pipeline', 'PlaneSampler', 'PlaneRun', 'sample_plane', 'tiny_sd_model',
+           'sample_plane_across_processes']
 
 # %% ../nbs/09_diffusion.ipynb #a5a89546
 def _is_transformed(t:torch.Tensor) -> bool:
@@ -236,13 +237,12 @@ def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
     return torch.cat(out)
 
 # %% ../nbs/09_diffusion.ipynb #956c589e
-def _weights_dir() -> Path: return Path(str(importlib.resources.files('hessgeo') / 'weights'))
-
-def _load_safetensors(path:Path) -> dict:
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"weights file {path} does not exist")
-    try: return load_file(str(path))
-    except Exception as e: raise ValueError(f"weights file {path} is corrupted or not a safetensors file: {e}") from None
+def weights_folder(name:str='digits', # the embedded model: 'digits'
+                  ) -> Path:
+    "The diffusers folder of an embedded model inside the package, `hessgeo/weights/<name>`"
+    path = Path(str(importlib.resources.files('hessgeo') / 'weights')) / str(name)
+    if not path.is_dir(): raise ValueError(f"hessgeo ships no model {name!r}: {path} does not exist")
+    return path
 
 def _load_json(path:Path) -> dict:
     path = Path(path)
@@ -250,23 +250,60 @@ def _load_json(path:Path) -> dict:
     try: return json.loads(path.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"config file {path} is not valid JSON: {e}") from None
 
+# %% ../nbs/09_diffusion.ipynb #c0ffee02
+PICKLE_SUFFIXES = ('.bin', '.ckpt', '.pt', '.pth', '.pkl')
+
+def check_weights_format(folder:str|Path, # a model component's folder (e.g. unet/) or a single weights file
+                         allow_pickle:bool=False, # accept pickle-format weights (.bin, .ckpt, .pt) when there are no safetensors
+                        ) -> bool:
+    "`use_safetensors` for diffusers/transformers: True when `folder` holds safetensors; pickle-only weights refused (ValueError naming the folder) unless `allow_pickle`"
+    folder = Path(folder)
+    files = [folder] if folder.is_file() else [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    if not files: raise FileNotFoundError(f"no model weights at {folder}: the path does not exist or is empty")
+    if any(p.suffix == '.safetensors' for p in files): return True
+    pickled = sorted(p.name for p in files if p.suffix in PICKLE_SUFFIXES)
+    if not pickled: raise ValueError(f"{folder} holds no weights file (.safetensors, or pickle-format {', '.join(PICKLE_SUFFIXES)})")
+    if not allow_pickle:
+        raise ValueError(f"{folder} holds only pickle-format weights ({', '.join(pickled)}): loading them can run arbitrary code; "
+                         f"convert them to safetensors, or pass allow_pickle=True if you trust their source")
+    return False
+
 # %% ../nbs/09_diffusion.ipynb #359e5a66
+def load_unet_folder(path:str|Path, # a local diffusers folder with unet/ and scheduler/ (the DDPMPipeline / DDIMPipeline layout)
+                     *,
+                     torch_dtype:torch.dtype=torch.float32, # weights dtype
+                     device=None, # device (`resolve_device`: None is CUDA when available, else the CPU)
+                     allow_pickle:bool=False, # accept pickle-format weights when the folder has no safetensors
+                    ) -> tuple:
+    "(UNet2DModel in eval mode, DDIMScheduler) from a local diffusers folder, safetensors weights only unless `allow_pickle`"
+    from diffusers import UNet2DModel, DDIMScheduler
+    dev, path = resolve_device(device), Path(path).expanduser()
+    if not path.exists(): raise FileNotFoundError(f"no diffusers model at {str(path)!r}: the path does not exist")
+    if not path.is_dir(): raise ValueError(f"{str(path)!r} is a file; give a diffusers folder (unet/ and scheduler/ inside)")
+    for sub in ('unet', 'scheduler'):
+        if not (path / sub).is_dir(): raise ValueError(f"{path} is not a diffusers model folder: the {sub}/ subfolder is missing")
+    safe = check_weights_format(path / 'unet', allow_pickle)
+    try:
+        unet = UNet2DModel.from_pretrained(str(path), subfolder='unet', torch_dtype=torch_dtype, use_safetensors=safe, local_files_only=True)
+        sched = DDIMScheduler.from_pretrained(str(path), subfolder='scheduler', local_files_only=True)
+    except Exception as e: raise ValueError(f"cannot load a UNet2DModel and scheduler from {path}: {e}") from None
+    return unet.eval().requires_grad_(False).to(dev), sched
+
 def load_default_model(device=None, # device for the UNet (`resolve_device`: None is CUDA when available, else the CPU)
-                       weights_dir:str|Path|None=None, # folder with digits_unet.{json,safetensors} (default: the package's)
+                       weights_dir:str|Path|None=None, # a diffusers folder with unet/ and scheduler/ (default: the package's `weights_folder()`)
                       ) -> tuple:
     "The embedded digits model: (UNet2DModel in eval mode, DDIMScheduler), 1 x 16 x 16 images"
-    from diffusers import UNet2DModel, DDIMScheduler
-    dev = resolve_device(device)
-    wd = _weights_dir() if weights_dir is None else Path(weights_dir)
-    cfg = _load_json(wd / 'digits_unet.json')
-    unet = UNet2DModel.from_config(cfg['unet'])
-    try: unet.load_state_dict(_load_safetensors(wd / 'digits_unet.safetensors'))
-    except RuntimeError as e: raise ValueError(f"weights in {wd / 'digits_unet.safetensors'} do not fit the UNet of {wd / 'digits_unet.json'}: {e}") from None
-    return unet.eval().requires_grad_(False).to(dev), DDIMScheduler.from_config(cfg['scheduler'])
+    return load_unet_folder(weights_folder() if weights_dir is None else weights_dir, device=device)
 
 # %% ../nbs/09_diffusion.ipynb #b93c7d1c
-class DigitClassifier(nn.Module):
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+
+class DigitClassifier(ModelMixin, ConfigMixin):
     "Small CNN on (B, 1, 16, 16) images in [0, 1]: `.embed` (B, embed_dim) penultimate features, `.logits` (B, 10)"
+    config_name = 'config.json'
+
+    @register_to_config
     def __init__(self, width:int=32, # channels of the first conv layer
                  embed_dim:int=64, # size of the embedding
                 ):
@@ -291,15 +328,15 @@ class DigitClassifier(nn.Module):
 
 # %% ../nbs/09_diffusion.ipynb #93163099
 def load_digit_classifier(device=None, # device (`resolve_device`: None is CUDA when available, else the CPU)
-                          weights_dir:str|Path|None=None, # folder with digits_classifier.{json,safetensors} (default: the package's)
+                          weights_dir:str|Path|None=None, # a folder holding classifier/ (config.json + safetensors; default: the package's `weights_folder()`)
                          ) -> DigitClassifier:
     "The embedded digit classifier (eval mode, no gradients)"
     dev = resolve_device(device)
-    wd = _weights_dir() if weights_dir is None else Path(weights_dir)
-    cfg = _load_json(wd / 'digits_classifier.json')
-    m = DigitClassifier(cfg['width'], cfg['embed_dim'])
-    try: m.load_state_dict(_load_safetensors(wd / 'digits_classifier.safetensors'))
-    except RuntimeError as e: raise ValueError(f"weights in {wd / 'digits_classifier.safetensors'} do not fit the classifier of {wd / 'digits_classifier.json'}: {e}") from None
+    path = (weights_folder() if weights_dir is None else Path(weights_dir)) / 'classifier'
+    if not path.is_dir(): raise FileNotFoundError(f"no digit classifier at {path}: the folder does not exist")
+    check_weights_format(path)
+    try: m = DigitClassifier.from_pretrained(str(path), use_safetensors=True, local_files_only=True)
+    except Exception as e: raise ValueError(f"cannot load the digit classifier from {path}: {e}") from None
     return m.eval().requires_grad_(False).to(dev)
 
 # %% ../nbs/09_diffusion.ipynb #091f9c8e
@@ -316,6 +353,7 @@ def embed_images(images:torch.Tensor, # images in [0, 1], (B, C, H, W)
                  clip_path:str|Path|None=None, # local folder of a CLIP model (transformers format), for 'clip'
                  batch_size:int=512, # images per forward pass
                  device=None, # device (`resolve_device`: None is CUDA when available, else the CPU)
+                 allow_pickle:bool=False, # accept a CLIP folder with pickle-format weights only (trusted sources)
                 ) -> torch.Tensor:
     "Embeddings (B, d) float32 of `images`: the digit classifier's penultimate features, or CLIP image features"
     images = torch.as_tensor(images, dtype=torch.float32)
@@ -328,9 +366,10 @@ def embed_images(images:torch.Tensor, # images in [0, 1], (B, C, H, W)
         if clip_path is None: raise ValueError("embedder='clip' needs clip_path, a local folder holding a CLIP model (no downloads)")
         clip_path = Path(clip_path)
         if not clip_path.exists(): raise FileNotFoundError(f"CLIP folder {clip_path} does not exist")
+        safe = check_weights_format(clip_path, allow_pickle)
         try: from transformers import CLIPModel
         except ImportError: raise ImportError("embedder='clip' needs the transformers package: pip install transformers") from None
-        try: m = CLIPModel.from_pretrained(str(clip_path), local_files_only=True).eval().to(device)
+        try: m = CLIPModel.from_pretrained(str(clip_path), use_safetensors=safe, local_files_only=True).eval().to(device)
         except Exception as e: raise ValueError(f"cannot load a CLIP model from {clip_path}: {e}") from None
         size = m.config.vision_config.image_size
         mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1); std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
@@ -344,42 +383,58 @@ def embed_images(images:torch.Tensor, # images in [0, 1], (B, C, H, W)
         return torch.cat([f(images[i:i + batch_size].to(dev)).float().cpu() for i in range(0, len(images), batch_size)])
 
 # %% ../nbs/09_diffusion.ipynb #89e6f32c
-def load_sd_pipeline(path:str|Path, # a diffusers pipeline folder or a single .safetensors/.ckpt checkpoint file
-                     dtype:torch.dtype=torch.float32, # weights dtype
+def load_sd_pipeline(path:str|Path, # a diffusers pipeline folder or a single .safetensors checkpoint file
+                     *,
+                     torch_dtype:torch.dtype=torch.float32, # weights dtype
                      device=None, # device (`resolve_device`: None is CUDA when available, else the CPU)
+                     allow_pickle:bool=False, # accept pickle-format weights (.bin, .ckpt) where there are no safetensors
                     ) -> SDModel:
     "A Stable-Diffusion-family model from a local folder or file, as an `SDModel`"
     from diffusers import UNet2DConditionModel, AutoencoderKL, DDIMScheduler
-    dev, path = resolve_device(device), Path(path)
+    dev, path = resolve_device(device), Path(path).expanduser()
     if not path.exists(): raise FileNotFoundError(f"no Stable Diffusion model at {path}: the path does not exist")
     if path.is_file():
+        check_weights_format(path, allow_pickle)
         try: from diffusers import StableDiffusionPipeline
         except Exception as e: raise ImportError(f"loading a single-file checkpoint needs diffusers' StableDiffusionPipeline (and transformers): {e}") from None
-        try: pipe = StableDiffusionPipeline.from_single_file(str(path), torch_dtype=dtype, local_files_only=True)
+        try: pipe = StableDiffusionPipeline.from_single_file(str(path), torch_dtype=torch_dtype, local_files_only=True)
         except Exception as e: raise ValueError(f"cannot load a Stable Diffusion checkpoint from {path}: {e}") from None
-        m = SDModel(pipe.unet, pipe.vae, pipe.scheduler, pipe.tokenizer, pipe.text_encoder)
+        m = model_from_pipeline(pipe)
     else:
         idx = path / 'model_index.json'
         if not idx.exists(): raise ValueError(f"{path} is not a diffusers pipeline folder: model_index.json is missing")
         _load_json(idx)
         for sub in ('unet', 'vae', 'scheduler'):
             if not (path / sub).is_dir(): raise ValueError(f"{path} is not a complete pipeline folder: the {sub}/ subfolder is missing")
+        safe = {sub: check_weights_format(path / sub, allow_pickle) for sub in ('unet', 'vae')}
         try:
-            unet = UNet2DConditionModel.from_pretrained(str(path), subfolder='unet', torch_dtype=dtype, local_files_only=True)
-            vae = AutoencoderKL.from_pretrained(str(path), subfolder='vae', torch_dtype=dtype, local_files_only=True)
+            unet = UNet2DConditionModel.from_pretrained(str(path), subfolder='unet', torch_dtype=torch_dtype, use_safetensors=safe['unet'], local_files_only=True)
+            vae = AutoencoderKL.from_pretrained(str(path), subfolder='vae', torch_dtype=torch_dtype, use_safetensors=safe['vae'], local_files_only=True)
             sched = DDIMScheduler.from_pretrained(str(path), subfolder='scheduler', local_files_only=True)
         except Exception as e: raise ValueError(f"cannot load the pipeline in {path}: {e}") from None
         tok = enc = None
         if (path / 'text_encoder').is_dir() and (path / 'tokenizer').is_dir():
+            safe_te = check_weights_format(path / 'text_encoder', allow_pickle)
             try:
                 from transformers import CLIPTextModel, CLIPTokenizer
                 tok = CLIPTokenizer.from_pretrained(str(path), subfolder='tokenizer', local_files_only=True)
-                enc = CLIPTextModel.from_pretrained(str(path), subfolder='text_encoder', torch_dtype=dtype, local_files_only=True)
+                enc = CLIPTextModel.from_pretrained(str(path), subfolder='text_encoder', torch_dtype=torch_dtype, use_safetensors=safe_te, local_files_only=True)
             except ImportError: pass  # prompts must then be passed as embeddings
         m = SDModel(unet, vae, sched, tok, enc)
     for part in (m.unet, m.vae, m.text_encoder):
         if part is not None: part.eval().requires_grad_(False).to(dev)
     return m
+
+# %% ../nbs/09_diffusion.ipynb #c0ffee08
+def model_from_pipeline(pipe, # a diffusers DiffusionPipeline (StableDiffusionPipeline, DDPMPipeline, DDIMPipeline, ...)
+                       ):
+    "The sampler's model of a pipeline object: an `SDModel` when it has a VAE, else (unet, scheduler)"
+    unet, sched = getattr(pipe, 'unet', None), getattr(pipe, 'scheduler', None)
+    if unet is None or sched is None:
+        raise ValueError(f"a {type(pipe).__name__} has no unet and scheduler: the explorers and samplers take UNet-based pipelines")
+    vae = getattr(pipe, 'vae', None)
+    if vae is None: return unet.eval(), sched
+    return SDModel(unet.eval(), vae.eval(), sched, getattr(pipe, 'tokenizer', None), getattr(pipe, 'text_encoder', None))
 
 # %% ../nbs/09_diffusion.ipynb #4af35609
 def _is_oom(e) -> bool:
@@ -601,37 +656,27 @@ def tiny_sd_model(seed:int=0, # seed of the random weights
     return SDModel(unet.eval(), vae.eval(), sched)
 
 # %% ../nbs/09_diffusion.ipynb #22d150f7
-def launch_main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
-               ):
-    "Sample this process's shards of a default-model plane (under `accelerate launch`); the main process assembles the grid"
-    import argparse
+def sample_plane_across_processes(model, # (UNet2DModel, scheduler) or SDModel
+                                  plane:LatentPlane, # the latent plane
+                                  grid:ParamGrid, # its grid
+                                  out_dir:str|Path, # the shards' folder (shared by all processes; resumable)
+                                  *,
+                                  shard_size:int=256, # grid points per shard
+                                  progress:bool=True, # progress bar (main process only)
+                                  **kwargs, # `PlaneSampler` options; device=None: the process's accelerate device
+                                 ) -> torch.Tensor|None:
+    "Under `accelerate launch`: each process samples every num_processes-th shard; the main process returns the grid's images, the others None"
     from accelerate import PartialState
-    p = argparse.ArgumentParser(prog='python -m hessgeo.diffusion', description='Default-model latent plane, split across processes by shard')
-    p.add_argument('--out', required=True, help='output folder (shards + manifest; resumable)')
-    p.add_argument('--seed', type=int, default=0, help='master seed of the three anchors')
-    p.add_argument('--grid', type=int, default=64, help='grid side G (G x G points over [0, 1]^2)')
-    p.add_argument('--steps', type=int, default=25, help='DDIM steps')
-    p.add_argument('--shard-size', type=int, default=256, help='grid points per shard')
-    p.add_argument('--batch-size', type=int, default=None, help='images per UNet call')
-    a = p.parse_args(argv)
     state = PartialState()
-    if state.device.type == 'cpu': torch.set_num_threads(max(1, torch.get_num_threads() // state.num_processes))
-    model = load_default_model(state.device)
-    plane = LatentPlane.from_seeds(a.seed, (1, 16, 16))
-    grid = plane.grid((a.grid, a.grid))
-    kw = dict(shard_size=a.shard_size, steps=a.steps, device=state.device, batch_size=a.batch_size)
-    n_shards = -(-grid.n // a.shard_size)
-    if state.is_main_process: sample_plane(model, plane, grid, a.out, shards=[], progress=False, **kw)
+    kwargs['device'] = state.device if kwargs.get('device') is None else kwargs['device']
+    n_shards = -(-grid.n // check_int('shard_size', shard_size, min=1))
+    kw = dict(shard_size=shard_size, **kwargs)
+    if state.is_main_process: sample_plane(model, plane, grid, out_dir, shards=[], progress=False, **kw)
     state.wait_for_everyone()  # the folder was checked before any process samples
-    sample_plane(model, plane, grid, a.out, shards=range(state.process_index, n_shards, state.num_processes),
-                 progress=state.is_main_process, **kw)
+    sample_plane(model, plane, grid, out_dir, shards=range(state.process_index, n_shards, state.num_processes),
+                 progress=progress and state.is_main_process, **kw)
     state.wait_for_everyone()
-    if state.is_main_process:
-        images = sample_plane(model, plane, grid, a.out, shards=[], progress=False, **kw)
-        if images is None: raise RuntimeError(f"the grid in {a.out} is incomplete after all processes finished")
-        with folder_lock(a.out, wait=True):
-            save_checked_tensors(Path(a.out) / 'images.safetensors', dict(images=images), dict(seed=a.seed, grid=a.grid, steps=a.steps))
-        print(f"wrote {tuple(images.shape)} images to {Path(a.out) / 'images.safetensors'} using {state.num_processes} processes")
-
-# %% ../nbs/09_diffusion.ipynb #48c495d6
-if __name__ == '__main__' and '__file__' in globals(): launch_main()  # `python -m hessgeo.diffusion` / accelerate launch; not in notebooks
+    if not state.is_main_process: return None
+    images = sample_plane(model, plane, grid, out_dir, shards=[], progress=False, **kw)
+    if images is None: raise RuntimeError(f"the grid in {out_dir} is incomplete after all processes finished")
+    return images

@@ -1,9 +1,9 @@
-"Fast checks of hessgeo.diffusion: planes, DDIM determinism and batch invariance, resumable shards, the tiny SD path, the shipped weights, accelerate with 2 CPU processes."
+"Fast checks of hessgeo.diffusion: planes, DDIM determinism and batch invariance, resumable shards, the tiny SD path, the shipped weights (a diffusers folder, safetensors only), accelerate with 2 CPU processes."
 import os, subprocess, sys
 import pytest
 import torch
 from hessgeo.diffusion import (LatentPlane, ddim_sample, sample_plane, load_default_model, load_digit_classifier,
-                               tiny_sd_model, embed_images)
+                               tiny_sd_model, embed_images, load_unet_folder)
 
 torch.set_num_threads(1)
 
@@ -55,16 +55,33 @@ def test_shipped_weights_make_digits(model):
     assert (conf > 0.5).float().mean() >= 0.8
     assert embed_images(imgs[:4]).shape == (4, 64)
 
+SPLIT_SCRIPT = """import sys
+from safetensors.torch import save_file
+from hessgeo.diffusion import LatentPlane, load_default_model, sample_plane_across_processes
+plane = LatentPlane.from_seeds(0, (1, 16, 16))
+images = sample_plane_across_processes(load_default_model('cpu'), plane, plane.grid((4, 4)), sys.argv[1], shard_size=4, steps=3)
+if images is not None: save_file(dict(images=images), sys.argv[1] + '/images.safetensors')
+"""
+
 def test_accelerate_two_processes(tmp_path, model):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    r = subprocess.run(['accelerate', 'launch', '--num_processes', '2', '--cpu', '-m', 'hessgeo.diffusion', '--out', str(tmp_path),
-                        '--seed', '0', '--grid', '4', '--steps', '3', '--shard-size', '4'], capture_output=True, text=True, env=env, timeout=300)
+    script = tmp_path / 'split.py'
+    script.write_text(SPLIT_SCRIPT)
+    r = subprocess.run(['accelerate', 'launch', '--num_processes', '2', '--cpu', str(script), str(tmp_path / 'out')],
+                       capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     plane = LatentPlane.from_seeds(0, (1, 16, 16))
     from safetensors.torch import load_file
-    got = load_file(str(tmp_path / 'images.safetensors'))['images']
+    got = load_file(str(tmp_path / 'out' / 'images.safetensors'))['images']
     ref = sample_plane(model, plane, plane.grid((4, 4)), steps=3, progress=False)
     assert (got - ref).abs().max() < 1e-4
+    assert len(list((tmp_path / 'out').glob('shard_*.safetensors'))) == 4       # both processes wrote their shards
+
+def test_pickle_weights_refused(tmp_path, model):
+    unet, sched = model
+    unet.save_pretrained(tmp_path / 'unet', safe_serialization=False); sched.save_pretrained(tmp_path / 'scheduler')
+    with pytest.raises(ValueError, match='holds only pickle-format weights'): load_unet_folder(tmp_path)
+    assert load_unet_folder(tmp_path, allow_pickle=True)[0].config.sample_size == 16
 
 def test_settings_hash_is_the_same_in_every_process():
     # diffusers configs carry `_use_default_values` in set order, which changes with the string hash seed; a resumed
