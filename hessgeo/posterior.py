@@ -167,7 +167,7 @@ def _bank_tensor(bank:SampleBank, device) -> torch.Tensor:
 def _cell_samples(x:torch.Tensor, idx:np.ndarray) -> torch.Tensor:
     "The samples idx (G, m) of every cell of a bank tensor x (G, n, *shape), flattened cell by cell to (G m, *shape)"
     G = x.shape[0]
-    return x[torch.arange(G, device=x.device)[:, None], torch.as_tensor(np.asarray(idx), device=x.device)].reshape(-1, *x.shape[2:])
+    return x[torch.arange(G, device=x.device)[:, None], torch.as_tensor(np.array(idx), device=x.device)].reshape(-1, *x.shape[2:])
 
 # %% ../nbs/05_posterior.ipynb #c26b887b
 def _draw_bundles(x:torch.Tensor, idx:np.ndarray, bundle_size:int, n:int, rng:np.random.Generator):
