@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from common import parser, start
 from hessgeo.ising import sample_ising, acceptance_table
