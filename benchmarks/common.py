@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import shlex
@@ -105,17 +104,6 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def strict(x):
-    "`x` with numpy/torch numbers made plain, tuples made lists and non-finite floats made None (strict JSON)"
-    if isinstance(x, dict): return {str(k): strict(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)): return [strict(v) for v in x]
-    if isinstance(x, (bool, str, int)) or x is None: return x
-    if hasattr(x, 'tolist'): return strict(x.tolist())   # numpy / torch scalars and arrays
-    if isinstance(x, float): return x if math.isfinite(x) else None
-    if isinstance(x, Path): return str(x)
-    raise TypeError(f"benchmark results must be numbers, strings, lists or dicts, got {type(x).__name__}: {x!r}")
-
-
 @dataclass
 class Run:
     "One benchmark run: its arguments, the device it times, and the machine information noted at the start"
@@ -128,8 +116,9 @@ class Run:
         "Complete the record, print it as the last line, write it (full runs, or with --out); returns the record"
         self.machine.update(finished=now(), load_avg_end=load_avg())
         name = name or self.name
-        rec = strict(dict(benchmark=name, command=command(), quick=bool(self.args.quick), seed=self.args.seed,
-                          machine=self.machine, results=results))
+        from hessgeo.results import json_ready   # the package's strict-JSON conversion: non-finite numbers become null
+        rec = json_ready(dict(benchmark=name, command=command(), quick=bool(self.args.quick), seed=self.args.seed,
+                              machine=self.machine, results=results))
         out = self.args.out or (None if self.args.quick else RESULTS / f'{name}.json')
         if out is not None: write_record(rec, out)
         print(json.dumps(rec, allow_nan=False), flush=True)
