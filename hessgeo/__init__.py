@@ -1,12 +1,11 @@
 """Hessian geometry of the latent space of generative models: Fisher metrics, phase transitions and geodesics from samples
 
-hessgeo treats a generative model as a family of distributions $p(x \mid t)$ over a 2-D parameter $t$: the 2-D Ising
-model in temperature and field, the open TASEP in its boundary rates, or a diffusion model sliced along a plane
-through its noise space. From samples alone it learns the posterior $p(t \mid x_1..x_K)$, fits a convex
-log-partition function $F(t)$ whose Hessian is the Fisher information metric, and from that metric finds phase
-transitions, draws phase diagrams and computes geodesics. It also measures the local geometry of a generator
-(Jacobian scaling, rank, complexity) and how much an embedding's similarities follow category versus style (SALAD).
-Every stage is checked against exact answers where they exist: Onsager, Kaufman, exact densities of states, the
+hessgeo treats a generative model as a family of distributions $p(x \mid t)$ over a 2-D parameter $t$: the Ising
+model in (T, H), the open TASEP in its boundary rates, a diffusion model along a plane through its noise space. From
+samples alone it learns the posterior $p(t \mid x_1..x_K)$, fits a convex log-partition function $F(t)$ whose Hessian
+is the Fisher metric, and from that metric finds phase transitions, phase diagrams and geodesics. It also measures a
+generator's local geometry (Jacobian scaling, rank, complexity) and whether an embedding's similarities follow category
+or style (SALAD). Every stage is checked against exact answers: Onsager, Kaufman, exact densities of states, the
 matrix-product TASEP solution, closed-form geodesics.
 
 ## Modules, in the order data flows through them
