@@ -213,7 +213,11 @@ class TrainResult:
 CHECKPOINT = 'checkpoint.safetensors'   # the one file of a training checkpoint
 _OLD_CHECKPOINT = ('train_state.json', 'last.safetensors', 'best.safetensors', 'optimizer.safetensors')   # the older four-file layout
 
-def _config(net, bank, tr, va, **settings) -> dict:
+def _config(net:PosteriorNet, # the network (grid, head, encoder, size)
+            bank:SampleBank, # the samples, named by their fingerprint
+            tr:np.ndarray, va:np.ndarray, # the split, named by its hash
+            **settings, # the run's options that change its result (epochs, lr, seed, ...)
+           ) -> dict:
     "The settings a checkpoint must have been written with to be resumed (JSON-able): the bank by fingerprint, the split by hash"
     split = hashlib.sha256(np.ascontiguousarray(tr, dtype=np.int64).tobytes() + b'|' + np.ascontiguousarray(va, dtype=np.int64).tobytes()).hexdigest()
     return dict(settings, grid=dict(lo=net.grid.lo.tolist(), hi=net.grid.hi.tolist(), shape=list(net.grid.shape)),
