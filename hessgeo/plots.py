@@ -17,12 +17,12 @@ from .phases import image_mosaic, label_boundaries, metric_score
 from .salad import SaladSet, pairwise_distances
 
 # %% auto #0
-__all__ = ['AXIS_LABELS', 'ESTIMATE_NAMES', 'THERMO_TITLES', 'LOCALGEO_TITLES', 'axis_label', 'label_axes', 'new_figure',
-           'new_axes', 'save_figure', 'mark_ising_phases', 'mark_tasep_phases', 'plot_metric_fields', 'estimate_name',
-           'plot_reconstruction', 'plot_ridge', 'plot_ising_phase_diagram', 'plot_tasep_phase_diagram',
-           'plot_ising_thermo', 'plot_metric_geodesics', 'plot_geodesics_vs_lines', 'plot_plane', 'plot_mosaic',
-           'plot_zoom', 'plot_localgeo_maps', 'plot_distance_heatmaps', 'plot_comparison', 'plot_salad_examples',
-           'plot_salad_heatmaps']
+__all__ = ['AXIS_LABELS', 'ESTIMATE_NAMES', 'FIGURE_DPI', 'THERMO_TITLES', 'LOCALGEO_TITLES', 'axis_label', 'label_axes',
+           'new_figure', 'new_axes', 'save_figure', 'mark_ising_phases', 'mark_tasep_phases', 'metric_titles',
+           'metric_unit', 'plot_metric_fields', 'estimate_name', 'plot_reconstruction', 'plot_ridge',
+           'plot_ising_phase_diagram', 'plot_tasep_phase_diagram', 'plot_ising_thermo', 'plot_metric_geodesics',
+           'plot_geodesics_vs_lines', 'plot_plane', 'plot_mosaic', 'plot_zoom', 'plot_localgeo_maps',
+           'plot_distance_heatmaps', 'plot_comparison', 'plot_salad_examples', 'plot_salad_heatmaps']
 
 # %% ../nbs/21_plots.ipynb #bfa9746f
 AXIS_LABELS = {'T': 'temperature T (units of J)', 'H': 'field H (units of J)', 'alpha': 'injection rate α', 'beta': 'extraction rate β',
@@ -44,19 +44,25 @@ def label_axes(ax, # matplotlib Axes
     return ax
 
 # %% ../nbs/21_plots.ipynb #d3581789
+FIGURE_DPI = 100 # the smallest resolution of a new figure (matplotlib's inline default of 72 makes small text and images unreadable)
+
 def new_figure(fig=None, # an empty matplotlib Figure to draw into, or None for a new one
+               dpi:int|None=None, # resolution of a new figure (None: `FIGURE_DPI`, or matplotlib's default if higher)
                **kw, # passed to `plt.figure` for a new one (figsize, ...)
               ):
     "The Figure a multi-panel plot draws into"
     import matplotlib.pyplot as plt   # imported here: library imports never load pyplot
-    return plt.figure(**kw) if fig is None else fig
+    if fig is not None: return fig
+    return plt.figure(dpi=max(FIGURE_DPI, plt.rcParams['figure.dpi']) if dpi is None else check_int('dpi', dpi, min=10), **kw)
 
 def new_axes(ax=None, # a matplotlib Axes to draw into, or None for a new figure with one Axes
+             dpi:int|None=None, # resolution of a new figure (None: `FIGURE_DPI`, or matplotlib's default if higher)
              **kw, # passed to `plt.subplots` for a new one (figsize, ...)
             ):
     "The Axes a single-panel plot draws into"
     import matplotlib.pyplot as plt
-    return plt.subplots(**kw)[1] if ax is None else ax
+    if ax is not None: return ax
+    return plt.subplots(dpi=max(FIGURE_DPI, plt.rcParams['figure.dpi']) if dpi is None else check_int('dpi', dpi, min=10), **kw)[1]
 
 # %% ../nbs/21_plots.ipynb #0f6bd925
 def save_figure(fig, # matplotlib Figure
@@ -101,21 +107,36 @@ def mark_tasep_phases(ax, # matplotlib Axes in (alpha, beta)
     return ax
 
 # %% ../nbs/21_plots.ipynb #100d9fba
+_TEX = {'alpha': r'\alpha', 'beta': r'\beta', 'ln alpha': r'\ln\alpha', 'ln beta': r'\ln\beta'}
+
+def metric_titles(names, # the two coordinate names
+                 ) -> list:
+    "Math-text titles of the components g_11, g_12, g_22 and of sqrt det g in the coordinates `names`, e.g. $g_{TH}$, $g_{\alpha\beta}$"
+    s = [_TEX.get(n, n if len(n) == 1 else r'\mathrm{' + n.replace('_', r'\_').replace(' ', r'\ ') + '}') for n in names]
+    sep = '' if all(len(n) == 1 or n in ('alpha', 'beta') for n in names) else ','
+    return [f'$g_{{{a}{sep}{b}}}$' for a, b in ((s[0], s[0]), (s[0], s[1]), (s[1], s[1]))] + [r'$\sqrt{\det g}$']
+
+def metric_unit(names, # the two coordinate names
+               ) -> str:
+    "' [unit]' of the metric's components: 1/J^2 in (T, H) (both in units of J), '' for dimensionless coordinates"
+    return ' [J$^{-2}$]' if tuple(names) == ('T', 'H') else ''
+
 def plot_metric_fields(grid:ParamGrid, # the grid the metrics live on
                        metrics:dict, # title -> (G, 2, 2) metric values at the grid cells (first: the reference)
                        *,
                        marks=None, # callable ax -> None drawing phase boundaries etc. on each panel
                        log:bool=True, # colour by log10 |value| (the metric spans decades near transitions)
                        fig=None, # an empty Figure to draw into (None: a new one)
+                       figsize:tuple|None=None, # size of a new figure (default: 14 x 2.9 inches per row)
+                       dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
                       ):
     "Panels of g_11, g_12, g_22 and sqrt det g over the grid, one row per metric, shared colour scale per column"
-    n1, n2 = grid.names
-    comps = [f'g_{n1}{n1}', f'g_{n1}{n2}', f'g_{n2}{n2}', 'sqrt det g']
+    comps, unit = metric_titles(grid.names), metric_unit(grid.names)
     vals = {k: torch.stack([torch.as_tensor(g)[:, 0, 0], torch.as_tensor(g)[:, 0, 1], torch.as_tensor(g)[:, 1, 1],
                             volume_element(torch.as_tensor(g))], -1).numpy() for k, g in metrics.items()}
     tr = (lambda v: np.log10(np.abs(v) + 1e-300)) if log else (lambda v: v)
     ref = tr(next(iter(vals.values())))
-    fig = new_figure(fig, figsize=(14, 2.9 * len(vals)), layout='constrained')
+    fig = new_figure(fig, dpi, figsize=figsize or (14, 2.9 * len(vals)), layout='constrained')
     axs = fig.subplots(len(vals), 4, squeeze=False)
     ext = [grid.lo[0], grid.hi[0], grid.lo[1], grid.hi[1]]
     for r, (name, v) in enumerate(vals.items()):
@@ -125,7 +146,7 @@ def plot_metric_fields(grid:ParamGrid, # the grid the metrics live on
             if marks is not None: marks(ax)
             ax.set_title(f'{name}: {comps[c]}', fontsize=9)
             label_axes(ax, grid.names)
-            fig.colorbar(im, ax=ax, label=f'log10 |{comps[c]}|' if log else comps[c])
+            fig.colorbar(im, ax=ax, label=(f'log$_{{10}}$ |{comps[c]}|' if log else comps[c]) + unit)
     return fig
 
 # %% ../nbs/21_plots.ipynb #76d0bc19
@@ -138,21 +159,25 @@ def plot_reconstruction(rec, # a `pipeline.Reconstruction`
                         names:tuple|None=None, # which estimates to show (default: the method and the paper's baselines)
                         marks=None, # callable ax -> None drawing phase boundaries on each panel
                         fig=None, # an empty Figure to draw into (None: a new one)
+                        figsize:tuple|None=None, # size of a new figure (default: 14 x 2.9 inches per row)
+                        dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
                        ):
     "Metric component maps of the truth and each estimate, one row each, with the median errors in the titles"
     names = names or [k for k in ('method', 'mean_as_stat_fisher', 'pca_as_stat_fisher', 'classifim') if k in rec.fields]
     ms = {'truth': rec.truth.metric, **{f"{estimate_name(k)} ({rec.errors[k].metric_median_rel_err:.0%} median error)": rec.fields[k]['metric']
                                          for k in names}}
-    return plot_metric_fields(rec.truth.grid, ms, marks=marks, fig=fig)
+    return plot_metric_fields(rec.truth.grid, ms, marks=marks, fig=fig, figsize=figsize, dpi=dpi)
 
 # %% ../nbs/21_plots.ipynb #7cf3fc17
 def plot_ridge(rec, # an Ising `pipeline.Reconstruction` (a truth with ridge_T)
                *,
                ax=None, # matplotlib Axes (None: a new figure)
+               figsize:tuple=(5, 3.2), # size of a new figure
+               dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
               ):
     "Heat capacity per site along H = 0 from the fitted metric (C = T^2 g_TT / L^2) against the exact Kaufman curve of the same torus"
     L = rec.truth.info['L']
-    ax = new_axes(ax, figsize=(5, 3.2), layout='constrained')
+    ax = new_axes(ax, dpi, figsize=figsize, layout='constrained')
     T = np.linspace(rec.truth.grid.lo[0], rec.truth.grid.hi[0], 400)
     g = rec.fit.metric(torch.stack([torch.as_tensor(T), torch.zeros(len(T), dtype=torch.float64)], -1))
     ax.plot(T, kaufman_heat_capacity(1 / T, L, L), 'k-', lw=1.5, label=f'exact (Kaufman, {L} x {L})')
@@ -160,7 +185,7 @@ def plot_ridge(rec, # an Ising `pipeline.Reconstruction` (a truth with ridge_T)
     ax.axvline(rec.truth.ridge_T, color='k', ls=':', lw=1)
     ax.axvline(rec.fields['method']['ridge_T'], color='C0', ls=':', lw=1)
     mark_ising_phases(ax, color='gray', label=True, cut=True)
-    ax.set_xlabel(axis_label('T')); ax.set_ylabel('heat capacity per site at H = 0'); ax.legend(fontsize=8)
+    ax.set_xlabel(axis_label('T')); ax.set_ylabel('heat capacity per site C/N [k$_B$] at H = 0'); ax.legend(fontsize=8)
     ax.set_title('peak of the heat capacity: exact vs the metric', fontsize=9)
     return ax
 
@@ -272,16 +297,18 @@ def plot_metric_geodesics(metric, # a Metric (or a batched callable x -> (B, 2, 
                           n:int=64, # background resolution, n x n points
                           title:str|None=None, # axes title
                           names=None, # coordinate names for the axis labels (default: none)
+                          figsize:tuple=(5.5, 4), # size of a new figure
+                          dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
                          ):
     "Draw sqrt det g (log colour scale) over `box`, geodesics as solid and their straight lines as dashed white lines; returns the Axes"
     from matplotlib.colors import LogNorm
     metric = as_metric(metric)
     fg = ParamGrid(*box, (check_int('n', n, min=2),) * 2)
     with torch.no_grad(): sd = fg.reshape(volume_element(metric.matrix(fg.tensor())).cpu().numpy())
-    ax = new_axes(ax, figsize=(5.5, 4))
+    ax = new_axes(ax, dpi, figsize=figsize)
     im = ax.imshow(sd.T, origin='lower', extent=(fg.lo[0], fg.hi[0], fg.lo[1], fg.hi[1]), aspect='auto', cmap='viridis',
                    norm=LogNorm() if (sd > 0).all() else None)
-    ax.figure.colorbar(im, ax=ax, label='sqrt det g')
+    ax.figure.colorbar(im, ax=ax, label=r'$\sqrt{\det g}$ (log scale)' + (metric_unit(names) if names is not None else ''))
     if curves is not None:
         for k in range(curves.points.shape[0]):
             c = curves.points[k].detach().cpu()
@@ -361,16 +388,18 @@ def plot_plane(grid:ParamGrid, # the grid of the plane
                boundaries=None, # boundary mask (G,) to outline on the maps (default: from labels)
                title:str='', # figure title
                fig=None, # an empty Figure to draw into (None: a new one)
+               figsize:tuple|None=None, # size of a new figure (default: 3.8 x 3.5 inches per panel)
+               dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
               ):
     "Mosaic, phase map, metric map and Lipschitz map side by side (the panels that are given); returns the figure"
     panels = [(p, v) for p, v in (('mosaic', images), ('phases', labels), ('metric', metric), ('lipschitz', lipschitz)) if v is not None]
     if not panels: raise ValueError("nothing to plot: give at least one of labels, metric, images, lipschitz")
     if boundaries is None and labels is not None: boundaries = label_boundaries(labels, grid)
-    fig = new_figure(fig, figsize=(3.8 * len(panels), 3.5), layout='constrained')
+    fig = new_figure(fig, dpi, figsize=figsize or (3.8 * len(panels), 3.5), layout='constrained')
     axs = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (p, v) in zip(axs, panels):
         if p == 'mosaic':
-            ax.imshow(image_mosaic(v, grid), extent=[grid.lo[0], grid.hi[0], grid.lo[1], grid.hi[1]], cmap='gray', origin='upper', aspect='auto')
+            ax.imshow(image_mosaic(v, grid), extent=[grid.lo[0], grid.hi[0], grid.lo[1], grid.hi[1]], cmap='gray', origin='upper', aspect='auto', vmin=0, vmax=1, interpolation='nearest')
             ax.set_title('images')
         else: _plane_panel(ax, fig, grid, p, v, boundaries)
         label_axes(ax, grid.names)
@@ -399,11 +428,13 @@ def plot_zoom(levels:list, # the `ZoomLevel`s of `phases.zoom_sequence`
               *,
               max_panels:int=8, # levels drawn at most (evenly spread)
               fig=None, # an empty Figure to draw into (None: a new one)
+              figsize:tuple|None=None, # size of a new figure (default: 2.5 x 2.9 inches per panel)
+              dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
              ):
     "Phase maps of the zoom levels with their window size, boundary count and box-counting dimension; returns the figure"
     if not levels: raise ValueError("no zoom levels to plot")
     idx = np.unique(np.linspace(0, len(levels) - 1, min(check_int('max_panels', max_panels, min=1), len(levels))).round().astype(int))
-    fig = new_figure(fig, figsize=(2.5 * len(idx), 2.9), layout='constrained')
+    fig = new_figure(fig, dpi, figsize=figsize or (2.5 * len(idx), 2.9), layout='constrained')
     axs = fig.subplots(1, len(idx), squeeze=False)[0]
     for ax, i in zip(axs, idx):
         z = levels[i]
@@ -443,12 +474,14 @@ def plot_distance_heatmaps(D, # (N, N) distance matrix
                            *,
                            title:str='', # the embedding's name
                            ax=None, # two matplotlib Axes to draw into (None: a new figure)
+                           figsize:tuple=(9.5, 4.2), # size of a new figure
+                           dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
                           ):
     "Two heatmaps of D: ordered by (category, style) and by (style, category), with block boundaries; returns the figure"
     import matplotlib.pyplot as plt
     D = check_finite('D', D)
     if D.ndim != 2 or D.shape != (len(ds), len(ds)): raise ValueError(f"D must be the ({len(ds)}, {len(ds)}) distance matrix of the set, got shape {D.shape}")
-    if ax is None: ax = plt.subplots(1, 2, figsize=(9.5, 4.2), layout='constrained')[1]
+    if ax is None: ax = new_figure(None, dpi, figsize=figsize, layout='constrained').subplots(1, 2)
     for a, (first, second, names, what) in zip(ax, [(ds.category, ds.style, ds.category_names, 'category'),
                                                     (ds.style, ds.category, ds.style_names, 'style')]):
         o = np.lexsort((second, first))
@@ -457,16 +490,18 @@ def plot_distance_heatmaps(D, # (N, N) distance matrix
         ctr = [np.flatnonzero(first[o] == k).mean() for k in range(len(names))]
         a.set_xticks(ctr, names, rotation=90, fontsize=6); a.set_yticks(ctr, names, fontsize=6)
         a.set_title(f'{title}: ordered by {what}', fontsize=9)
-        a.figure.colorbar(im, ax=a, fraction=0.046, label='distance')
+        a.figure.colorbar(im, ax=a, fraction=0.046, label='distance between embeddings')
     return ax[0].figure
 
 # %% ../nbs/21_plots.ipynb #80fd5470
 def plot_comparison(rows:list, # the `EmbeddingComparison`s of `salad.compare_embeddings`
                     *,
                     ax=None, # matplotlib Axes (None: a new figure)
+                    figsize:tuple=(5, 4.5), # size of a new figure
+                    dpi:int|None=None, # resolution of a new figure (default: `FIGURE_DPI`)
                    ):
     "Each embedding as a point (category weight, style weight) on the segment between the conceptual models; returns the Axes"
-    ax = new_axes(ax, figsize=(5, 4.5), layout='constrained')
+    ax = new_axes(ax, dpi, figsize=figsize, layout='constrained')
     t = np.linspace(0, 1, 50); ax.plot(t, 1 - t, 'k:', lw=0.8)
     for r in rows:
         ax.scatter(r.w_category, r.w_style); ax.annotate(r.name, (r.w_category, r.w_style), fontsize=8)
