@@ -6,11 +6,14 @@ diagram of the Ising model or TASEP (metric and thermodynamic maps, slices, reco
 # %% ../nbs/22_widgets.ipynb #2005df67
 from __future__ import annotations
 import functools
+import importlib.util
 import io
 import math
+import re
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,27 +25,62 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from fastcore.basics import patch
 
-from .core import ParamGrid, check_finite, check_int, check_positive, tasep_log_rates
-from .diffusion import LatentPlane, PlaneSampler, load_default_model, load_digit_classifier, load_sd_pipeline, model_latent_shape
+from .core import ParamGrid, check_finite, check_int, check_positive, resolve_device, tasep_log_rates
+from .diffusion import (LatentPlane, PlaneSampler, SDModel, load_default_model, load_digit_classifier, load_sd_pipeline,
+                               load_unet_folder, model_from_pipeline, model_latent_shape)
 from .phases import image_mosaic, label_boundaries, phase_labels, plane_metric, pullback_metric
 from .metrics import GridMetric, volume_element
 from .geodesics import compare_with_straight_line, geodesic, resample_equidistant, straight_line
 
 # %% auto #0
-__all__ = ['DRAW_LOCK', 'METRIC_KINDS', 'COMPONENTS', 'figure_png', 'serialised_drawing', 'PlaneModel', 'load_plane_model',
-           'PlaneSettings', 'Superseded', 'PlaneResult', 'compute_plane', 'PlanePaths', 'grid_metric', 'compute_paths',
-           'draw_plane', 'draw_strips', 'LatentPlaneExplorer', 'as_metric_field', 'as_scalar_field', 'metric_component',
-           'PhaseDiagram', 'PhaseDiagramExplorer']
+__all__ = ['DPI', 'DRAW_LOCK', 'METRIC_KINDS', 'COMPONENTS', 'ISING_AXES', 'ISING_SCALARS', 'TASEP_AXES', 'TASEP_SCALARS',
+           'figure_png', 'Picture', 'figure_picture', 'serialised_drawing', 'nbytes', 'ByteLRU', 'PlaneModel',
+           'model_name', 'load_plane_model', 'PlaneSettings', 'Superseded', 'PlaneResult', 'compute_plane',
+           'PlanePaths', 'grid_metric', 'compute_paths', 'length_summary', 'plane_picture', 'draw_plane', 'draw_strips',
+           'click_mode', 'default_points', 'zoom_options', 'LatentPlaneExplorer', 'eval_device', 'as_metric_field',
+           'as_scalar_field', 'metric_component', 'axis_symbol', 'component_labels', 'PhaseDiagram',
+           'PhaseDiagramExplorer']
 
 # %% ../nbs/22_widgets.ipynb #4daa2837
+DPI = 100 # default resolution of every explorer picture (dots per inch)
+
 def figure_png(fig:Figure, # a matplotlib Figure (not from pyplot)
-               dpi:int=80, # resolution of the PNG
+               dpi:int|None=None, # resolution of the PNG (default: the figure's own dpi)
               ) -> bytes:
     "PNG bytes of `fig`, drawn with the Agg canvas (touches no pyplot state, so it is safe in a background thread)"
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=dpi)
+    fig.savefig(buf, format='png', dpi=fig.dpi if dpi is None else dpi)
     return buf.getvalue()
+
+# %% ../nbs/22_widgets.ipynb #c0ffe201
+@dataclass
+class Picture:
+    "PNG bytes of a figure and where its plane-coordinate axes lie in the PNG's pixels (to turn a click into a point)"
+    png:bytes # the PNG
+    size:tuple # (width, height) in pixels
+    boxes:list # per axes: ((x0, y0, x1, y1) pixel box from the top-left corner, (x limits), (y limits))
+
+    def locate(self, x:float, # pixel column, from the left
+               y:float, # pixel row, from the top
+              ) -> tuple|None:
+        "The data coordinates under pixel (x, y), or None when it lies outside every axes"
+        for (x0, y0, x1, y1), (a0, a1), (b0, b1) in self.boxes:
+            if x0 <= x <= x1 and y0 <= y <= y1:
+                return (a0 + (x - x0) / (x1 - x0) * (a1 - a0), b1 - (y - y0) / (y1 - y0) * (b1 - b0))
+        return None
+
+def figure_picture(fig:Figure, # a matplotlib Figure (not from pyplot)
+                   axes:Sequence, # the axes whose coordinates a click should report
+                  ) -> Picture:
+    "Draw `fig` at its own dpi into a `Picture` that knows where `axes` lie (as drawn, after layout and aspect)"
+    png = figure_png(fig)
+    w, h = fig.canvas.get_width_height()
+    boxes = []
+    for ax in axes:
+        bb = ax.get_window_extent()
+        boxes.append(((bb.x0, h - bb.y1, bb.x1, h - bb.y0), tuple(ax.get_xlim()), tuple(ax.get_ylim())))
+    return Picture(png, (w, h), boxes)
 
 # %% ../nbs/22_widgets.ipynb #ac6c9c92
 DRAW_LOCK = threading.RLock()
@@ -54,51 +92,118 @@ def serialised_drawing(fn:Callable) -> Callable:
         with DRAW_LOCK: return fn(*args, **kwargs)
     return wrapper
 
+# %% ../nbs/22_widgets.ipynb #c0ffe204
+def nbytes(obj, # a tensor, array, bytes, or a dataclass / tuple / list / dict / plain object holding them
+           _seen:set|None=None, # ids already counted (shared parts count once)
+          ) -> int:
+    "Bytes held by the tensors, arrays and byte strings inside `obj`"
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen or obj is None or isinstance(obj, (str, int, float, bool, type)): return 0
+    seen.add(id(obj))
+    if torch.is_tensor(obj): return obj.numel() * obj.element_size()
+    if isinstance(obj, np.ndarray): return obj.nbytes
+    if isinstance(obj, (bytes, bytearray)): return len(obj)
+    if isinstance(obj, dict): return sum(nbytes(v, seen) for v in obj.values())
+    if isinstance(obj, (list, tuple, set, frozenset)): return sum(nbytes(v, seen) for v in obj)
+    if is_dataclass(obj): return sum(nbytes(getattr(obj, f.name), seen) for f in fields(obj))
+    return sum(nbytes(v, seen) for v in vars(obj).values()) if hasattr(obj, '__dict__') else 0
+
+# %% ../nbs/22_widgets.ipynb #c0ffe206
+class ByteLRU:
+    "A least-recently-used cache whose values' total `nbytes` stays within `max_bytes` (thread-safe)"
+    def __init__(self, max_bytes:int=512 * 2**20, # the budget in bytes
+                ):
+        self.max_bytes = check_int('max_bytes', max_bytes, min=0)
+        self._d, self.nbytes, self._lock = OrderedDict(), 0, threading.Lock()
+
+    def __len__(self): return len(self._d)
+    def __contains__(self, key): return key in self._d
+    def __getitem__(self, key):
+        v = self.get(key, KeyError)
+        if v is KeyError: raise KeyError(key)
+        return v
+    def __setitem__(self, key, value): self.put(key, value)
+
+    def get(self, key, default=None):
+        "The value of `key` (now the most recently used), or `default`"
+        with self._lock:
+            if key not in self._d: return default
+            self._d.move_to_end(key)
+            return self._d[key][0]
+
+    def put(self, key, value) -> bool:
+        "Store `value`, evicting the least recently used entries to fit; False (and nothing stored) if it alone exceeds the budget"
+        n = nbytes(value)
+        with self._lock:
+            if key in self._d: self.nbytes -= self._d.pop(key)[1]
+            if n > self.max_bytes: return False
+            while self._d and self.nbytes + n > self.max_bytes: self.nbytes -= self._d.popitem(last=False)[1][1]
+            self._d[key] = (value, n); self.nbytes += n
+        return True
+
+    def __repr__(self): return f"ByteLRU({len(self)} entries, {self.nbytes / 2**20:.1f} of {self.max_bytes / 2**20:.0f} MiB)"
+
 # %% ../nbs/22_widgets.ipynb #0344e559
 @dataclass
 class PlaneModel:
     "A model for the latent-plane explorer: what to sample with, its latent shape, and how to label and embed its images"
-    name:str # 'digits' or the folder it was loaded from
+    name:str # 'digits', the folder it was loaded from, or the name of the object it was given as
     model:object # (UNet2DModel, scheduler) or an SDModel
     sampler_kw:dict # extra `PlaneSampler` options (e.g. the prompt of an SD model)
     latent_shape:tuple # (C, H, W) of its latents
     classifier:object=None # DigitClassifier for 1 x 16 x 16 images; None: k-means labels of pixel embeddings
+    device:torch.device=torch.device('cpu') # where the model and the classifier run
 
     def embed_and_label(self, images:torch.Tensor, # (G, C, H, W) images in [0, 1]
                         n_clusters:int=4, # k-means clusters when there is no classifier
                        ) -> tuple[torch.Tensor, np.ndarray]:
-        "Embeddings (G, d) and phase labels (G,) of `images`"
+        "Embeddings (G, d) on the CPU and phase labels (G,) of `images` (the classifier runs on the model's device)"
         x = torch.as_tensor(images, dtype=torch.float32)
         if self.classifier is not None and tuple(x.shape[1:]) == (1, 16, 16):
-            with torch.no_grad(): return self.classifier.embed(x).double(), phase_labels(logits=self.classifier.logits(x))
+            with torch.no_grad():
+                xd = x.to(next(self.classifier.parameters()).device)
+                return self.classifier.embed(xd).double().cpu(), phase_labels(logits=self.classifier.logits(xd).cpu())
         e = torch.nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), (16, 16)).flatten(1).double()
         return e, phase_labels(emb=e, n_clusters=min(n_clusters, len(e)))
 
 # %% ../nbs/22_widgets.ipynb #ad7d7c8b
-def load_plane_model(model:str|Path='digits', # 'digits' (the embedded model) or a local diffusers folder
-                     device=None, # device (default: CPU)
+def model_name(model, # a DiffusionPipeline, (unet, scheduler) or SDModel object
+              ) -> str:
+    "The name the explorer shows for a model object: its class, and the folder it came from when it knows one"
+    path = getattr(model, 'name_or_path', None) or getattr(getattr(model, 'config', None), '_name_or_path', None)
+    return f"<{type(model).__name__}{' ' + str(path) if path else ''}>"
+
+def _to_device(m, dev:torch.device):
+    "Move the modules of a (unet, scheduler) pair or an SDModel to `dev`"
+    for part in ((m.unet, m.vae, m.text_encoder) if isinstance(m, SDModel) else (m[0],)):
+        if part is not None: part.to(dev)
+    return m
+
+def load_plane_model(model:str|Path|object='digits', # 'digits', a local diffusers folder or .safetensors file, a DiffusionPipeline, (unet, scheduler) or SDModel
+                     device=None, # `resolve_device`: None is CUDA when available, else the CPU
+                     *,
+                     torch_dtype:torch.dtype=torch.float32, # weights dtype of a model loaded from files
+                     allow_pickle:bool=False, # accept pickle-format weights where a folder has no safetensors (trusted sources)
                     ) -> PlaneModel:
-    "The embedded digits model with its classifier, or a diffusers model from a local folder (unet/ + scheduler/, and vae/ for SD)"
-    if str(model) == 'digits':
-        m = load_default_model(device)
-        return PlaneModel('digits', m, {}, model_latent_shape(m), load_digit_classifier(device))
-    path = Path(model).expanduser()
-    if not path.exists(): raise FileNotFoundError(f"model must be 'digits' or a local diffusers folder; {str(model)!r} does not exist")
-    if not path.is_dir(): raise ValueError(f"model {str(model)!r} is a file; give a diffusers folder (unet/ and scheduler/ inside)")
-    if (path / 'vae').is_dir():
-        sd = load_sd_pipeline(path, device=device)
-        if sd.tokenizer is None: raise ValueError(f"the Stable Diffusion folder {path} has no tokenizer/text encoder to encode the empty prompt")
-        return PlaneModel(str(path), sd, dict(prompt=''), sd.latent_shape)
-    for sub in ('unet', 'scheduler'):
-        if not (path / sub).is_dir(): raise ValueError(f"{path} is not a diffusers model folder: the {sub}/ subfolder is missing")
-    from diffusers import UNet2DModel, DDIMScheduler
-    try:
-        unet = UNet2DModel.from_pretrained(str(path), subfolder='unet', local_files_only=True)
-        sched = DDIMScheduler.from_pretrained(str(path), subfolder='scheduler', local_files_only=True)
-    except Exception as e: raise ValueError(f"cannot load a UNet2DModel and scheduler from {path}: {e}") from None
-    unet = unet.eval().requires_grad_(False).to(device or 'cpu')
-    shape = model_latent_shape((unet, sched))
-    return PlaneModel(str(path), (unet, sched), {}, shape, load_digit_classifier(device) if shape == (1, 16, 16) else None)
+    "A `PlaneModel` on `device`: the embedded digits model with its classifier, a model from a local folder, or a model object"
+    if isinstance(model, PlaneModel): return model
+    dev = resolve_device(device)
+    if isinstance(model, (str, Path)):
+        name = str(model)
+        if name == 'digits': m = load_default_model(dev)
+        else:
+            path = Path(model).expanduser()
+            if not path.exists(): raise FileNotFoundError(f"model must be 'digits' or a local diffusers folder; {name!r} does not exist")
+            load = load_sd_pipeline if path.is_file() or (path / 'vae').is_dir() else load_unet_folder
+            m = load(path, torch_dtype=torch_dtype, device=dev, allow_pickle=allow_pickle)
+    else:
+        name = model_name(model)
+        m = _to_device(model if isinstance(model, (tuple, list, SDModel)) else model_from_pipeline(model), dev)
+    shape = model_latent_shape(m)
+    if isinstance(m, SDModel):
+        if m.tokenizer is None: raise ValueError(f"the Stable Diffusion model {name} has no tokenizer/text encoder to encode the empty prompt")
+        return PlaneModel(name, m, dict(prompt=''), shape, None, dev)
+    return PlaneModel(name, m, {}, shape, load_digit_classifier(dev) if shape == (1, 16, 16) else None, dev)
 
 # %% ../nbs/22_widgets.ipynb #795073fe
 METRIC_KINDS = ('pullback', 'fitted')
@@ -159,8 +264,9 @@ class PlaneResult:
 
 # %% ../nbs/22_widgets.ipynb #528de586
 def compute_plane(settings:PlaneSettings, # the window to compute
-                  model:PlaneModel|None=None, # the loaded model (default: `load_plane_model(settings.model)`)
+                  model:PlaneModel|None=None, # the loaded model (default: `load_plane_model(settings.model, device)`)
                   *,
+                  device=None, # device of a model loaded here (`resolve_device`); a given model runs on its own device
                   batch_size:int=16, # images per sampler call, the UNet's batch (progress and cancellation happen between batches)
                   progress:Callable|None=None, # called as progress(done, total, stage)
                   should_stop:Callable|None=None, # returns True when the computation should stop (raises `Superseded`)
@@ -169,10 +275,10 @@ def compute_plane(settings:PlaneSettings, # the window to compute
     "Images, phase labels, boundaries and the metric field of one window of a latent plane"
     t0 = time.perf_counter()
     batch_size = check_int('batch_size', batch_size, min=1)
-    model = model or load_plane_model(settings.model)
+    model = model or load_plane_model(settings.model, device)
     plane = settings.plane(model.latent_shape)
     grid = settings.grid(plane)
-    sampler = PlaneSampler(model.model, steps=settings.steps, device='cpu', **model.sampler_kw)
+    sampler = PlaneSampler(model.model, steps=settings.steps, device=model.device, **model.sampler_kw)
     pts, out = grid.tensor(), []
     tell = progress or (lambda *a: None)
     for i in range(0, grid.n, batch_size):
@@ -210,8 +316,9 @@ def grid_metric(result:PlaneResult) -> GridMetric:
 def compute_paths(result:PlaneResult, # a computed window
                   p:Sequence[float], # start point (a, b), inside the window
                   q:Sequence[float], # end point (a, b), inside the window
-                  model:PlaneModel|None=None, # the model of the window (default: load it again)
+                  model:PlaneModel|None=None, # the model of the window (default: load it again, on `device`)
                   *,
+                  device=None, # device of a model loaded here (`resolve_device`); a given model runs on its own device
                   n_images:int=8, # images per strip
                   n_points:int=33, # nodes of the geodesic
                  ) -> PlanePaths:
@@ -229,85 +336,131 @@ def compute_paths(result:PlaneResult, # a computed window
     geo = geodesic(gm, pt, qt, n_points=n_points, refine=False, energy_tol=1e-6)
     cmp = compare_with_straight_line(gm, geo)
     line = straight_line(pt, qt, n_points)
-    model = model or load_plane_model(result.settings.model)
-    sampler = PlaneSampler(model.model, steps=result.settings.steps, device='cpu', **model.sampler_kw)
+    model = model or load_plane_model(result.settings.model, device)
+    sampler = PlaneSampler(model.model, steps=result.settings.steps, device=model.device, **model.sampler_kw)
     imgs = [sampler.sample(result.plane.latents(resample_equidistant(gm, c, n_images)[0])) for c in (geo.points, line)]
     return PlanePaths(tuple(P), tuple(Q), geo.points[0], line[0], float(cmp['geodesic_length'][0]), float(cmp['line_length'][0]), *imgs)
 
+# %% ../nbs/22_widgets.ipynb #c0ffe209
+def length_summary(paths:PlanePaths, # computed paths
+                  ) -> str:
+    "Both metric lengths and how much shorter the geodesic is than the straight line, in percent"
+    g, l = paths.geodesic_length, paths.line_length
+    pct = 100.0 * (1.0 - g / l) if l > 0 else 0.0
+    how = (f"{pct:.1f}% shorter" if pct >= 1 else f"{pct:.2f}% shorter") if pct >= 0.005 else \
+          "as long as the straight line (within 0.005%): the metric is nearly flat between P and Q"
+    return f"metric length of the geodesic {g:.4g} vs straight line {l:.4g}: the geodesic is {how}"
+
 # %% ../nbs/22_widgets.ipynb #0afabfee
+def _overlay_paths(ax, paths:PlanePaths|None): # one map's axes, the paths or None
+    "Draw the straight line, the geodesic and their end points P and Q on `ax`"
+    if paths is None: return
+    ax.plot(*paths.line.T.numpy(), '--', color='c', lw=1.8, label='straight line')
+    ax.plot(*paths.geodesic.T.numpy(), '-', color='r', lw=1.8, label='geodesic')
+    ax.plot(*paths.p, 'o', color='r', ms=6); ax.plot(*paths.q, 's', color='r', ms=6)
+
 @serialised_drawing
-def draw_plane(result:PlaneResult, # a computed window
-               paths:PlanePaths|None=None, # paths to overlay
-               dpi:int=80, # resolution
-              ) -> bytes:
-    "PNG of the mosaic, phase map and metric map of a window, with the geodesic and straight line if given"
-    g = result.grid
+def plane_picture(result:PlaneResult, # a computed window
+                  paths:PlanePaths|None=None, # paths to overlay
+                  *,
+                  dpi:int=DPI, # resolution
+                  figsize:tuple|None=None, # (width, height) in inches (default (12, 6.6))
+                 ) -> Picture:
+    "The mosaic, phase map and metric map of a window (with the paths if given), as a clickable `Picture`"
+    g, s = result.grid, result.settings
     ext = [g.lo[0], g.hi[0], g.lo[1], g.hi[1]]
-    fig = Figure(figsize=(11.5, 3.9))
-    axs = fig.subplots(1, 3)
-    m = image_mosaic(result.images, g)
-    axs[0].imshow(m, extent=ext, cmap='gray', origin='upper', aspect='equal', vmin=0, vmax=1)
-    axs[0].set_title('images')
-    axs[1].imshow(g.reshape(result.labels.astype(float)).T, extent=ext, origin='lower', cmap='tab10', vmin=0, vmax=9,
-                  aspect='equal', interpolation='nearest')
+    fig = Figure(figsize=figsize or (12, 6.6), dpi=check_int('dpi', dpi, min=10), layout='constrained')
+    gs = fig.add_gridspec(2, 2, width_ratios=(1.6, 1))
+    axs = [fig.add_subplot(gs[:, 0]), fig.add_subplot(gs[0, 1]), fig.add_subplot(gs[1, 1])]
+    axs[0].imshow(image_mosaic(result.images, g), extent=ext, cmap='gray', origin='upper', aspect='equal', vmin=0, vmax=1, interpolation='nearest')
+    axs[0].set_title(f'images: {g.shape[0]} x {g.shape[1]} cells, DDIM {s.steps} steps')
+    im = axs[1].imshow(g.reshape(result.labels.astype(float)).T, extent=ext, origin='lower', cmap='tab10', vmin=-0.5, vmax=9.5,
+                       aspect='equal', interpolation='nearest')
+    fig.colorbar(im, ax=axs[1], ticks=range(10), shrink=0.9).set_label('digit' if result.labeller == 'digit classifier' else 'cluster')
     for k in np.unique(result.labels):
         c = g.points[result.labels == k].mean(0)
         axs[1].text(*c, str(k), ha='center', va='center', fontsize=9, color='k', bbox=dict(boxstyle='round', fc='w', alpha=0.6, lw=0))
-    axs[1].set_title(f'phases ({result.labeller})')
+    axs[1].set_title(f'phases: {result.labeller}')
     v = np.log10(np.maximum(volume_element(check_finite('metric', result.metric)), 1e-300))
     im = axs[2].imshow(g.reshape(v).T, extent=ext, origin='lower', cmap='magma', aspect='equal', interpolation='nearest')
-    fig.colorbar(im, ax=axs[2], fraction=0.046)
+    fig.colorbar(im, ax=axs[2], shrink=0.9).set_label('log₁₀ √det g  (per unit area of a, b)')
     if result.boundaries.any() and min(g.shape) > 1:
         axs[2].contour(*g.axes, g.reshape(result.boundaries.astype(float)).T, levels=[0.5], colors='w', linewidths=0.6)
-    axs[2].set_title(f'log10 sqrt(det g) ({result.settings.metric})')
+    axs[2].set_title('metric: ' + ('pullback JᵀJ of the embedding' if s.metric == 'pullback' else 'fitted potential'))
     for ax in axs:
-        if paths is not None:
-            ax.plot(*paths.line.T.numpy(), '--', color='c', lw=1.8, label=f'line {paths.line_length:.3g}')
-            ax.plot(*paths.geodesic.T.numpy(), '-', color='r', lw=1.8, label=f'geodesic {paths.geodesic_length:.3g}')
-            ax.plot(*paths.p, 'o', color='r', ms=5); ax.plot(*paths.q, 's', color='r', ms=5)
-        ax.set_xlim(ext[:2]); ax.set_ylim(ext[2:])
-        ax.set_xlabel(g.names[0]); ax.set_ylabel(g.names[1])
-    if paths is not None: axs[2].legend(fontsize=7, loc='lower right')
-    s = result.settings
-    fig.suptitle(f"seeds {s.seeds}, centre ({s.centre[0]:.4g}, {s.centre[1]:.4g}), window {s.size:.3g}, "
-                 f"{s.resolution}x{s.resolution}, DDIM {s.steps}", fontsize=9)
-    fig.tight_layout()
-    return figure_png(fig, dpi)
+        _overlay_paths(ax, paths)
+        ax.set_xlim(ext[:2]); ax.set_ylim(ext[2:]); ax.set_xlabel('a'); ax.set_ylabel('b')
+    if paths is not None: axs[2].legend(fontsize=8, loc='lower right')
+    fig.suptitle(f"latent plane z0 + a (z1 - z0) + b (z2 - z0), seeds {s.seeds}; window centre ({s.centre[0]:.4g}, {s.centre[1]:.4g}), "
+                 f"side {s.size:.3g} (zoom {s.zoom:g}x)", fontsize=10)
+    return figure_picture(fig, axs)
+
+def draw_plane(result:PlaneResult, # a computed window
+               paths:PlanePaths|None=None, # paths to overlay
+               dpi:int=DPI, # resolution
+               figsize:tuple|None=None, # (width, height) in inches
+              ) -> bytes:
+    "PNG of the mosaic, phase map and metric map of a window, with the geodesic and straight line if given"
+    return plane_picture(result, paths, dpi=dpi, figsize=figsize).png
 
 # %% ../nbs/22_widgets.ipynb #7c55517f
 @serialised_drawing
 def draw_strips(paths:PlanePaths, # the paths
-                dpi:int=80, # resolution
+                dpi:int=DPI, # resolution
+                figsize:tuple|None=None, # (width, height) in inches (default: 1.3 in per image)
                ) -> bytes:
-    "PNG of the images along the geodesic (top) and the straight line (bottom)"
+    "PNG of the images along the geodesic (top) and the straight line (bottom), titled with their lengths"
     n = len(paths.geodesic_images)
-    fig = Figure(figsize=(1.1 * n + 1.2, 2.6))
+    fig = Figure(figsize=figsize or (1.3 * n + 1.4, 3.3), dpi=check_int('dpi', dpi, min=10), layout='constrained')
     axs = fig.subplots(2, n, squeeze=False)
-    for r, (name, imgs) in enumerate((('geodesic', paths.geodesic_images), ('line', paths.line_images))):
+    for r, (name, imgs) in enumerate((('geodesic', paths.geodesic_images), ('straight line', paths.line_images))):
         for k in range(n):
             x = imgs[k].float().clamp(0, 1).permute(1, 2, 0).numpy()
             ax = axs[r, k]
-            ax.imshow(x[..., 0] if x.shape[-1] == 1 else x[..., :3], cmap='gray', vmin=0, vmax=1)
+            ax.imshow(x[..., 0] if x.shape[-1] == 1 else x[..., :3], cmap='gray', vmin=0, vmax=1, interpolation='nearest')
             ax.set_xticks([]); ax.set_yticks([])
-        axs[r, 0].set_ylabel(name, fontsize=8)
-    fig.suptitle(f"p = ({paths.p[0]:.3g}, {paths.p[1]:.3g}) to q = ({paths.q[0]:.3g}, {paths.q[1]:.3g}): "
-                 f"geodesic length {paths.geodesic_length:.3g}, line {paths.line_length:.3g}", fontsize=8)
-    fig.tight_layout()
-    return figure_png(fig, dpi)
+        axs[r, 0].set_ylabel(name, fontsize=9)
+    fig.suptitle(f"P = ({paths.p[0]:.4g}, {paths.p[1]:.4g}) to Q = ({paths.q[0]:.4g}, {paths.q[1]:.4g}), images equally spaced in the metric\n"
+                 f"{length_summary(paths)}", fontsize=9)
+    return figure_png(fig)
 
 # %% ../nbs/22_widgets.ipynb #4d6ca880
 def _ipympl_available() -> bool:
     "True when `ipympl` (interactive matplotlib widgets) can be imported"
-    try:
-        import ipympl  # noqa: F401
-        return True
-    except ImportError: return False
+    return importlib.util.find_spec('ipympl') is not None
+
+def _ipyevents_available() -> bool:
+    "True when `ipyevents` (DOM events of widgets, such as clicks on an image) can be imported"
+    return importlib.util.find_spec('ipyevents') is not None
+
+def click_mode(clicks:bool|str|None, # None or True: the best available; False: no clicking; 'ipympl' or 'image'
+              ) -> str|None:
+    "How points are picked by clicking: 'ipympl' (a small interactive map), 'image' (the maps picture, via ipyevents) or None"
+    if clicks is False: return None
+    if clicks is None or clicks is True:
+        return 'ipympl' if _ipympl_available() else 'image' if _ipyevents_available() else None
+    if clicks not in ('ipympl', 'image'): raise ValueError(f"clicks must be None, True, False, 'ipympl' or 'image', got {clicks!r}")
+    if not (_ipympl_available() if clicks == 'ipympl' else _ipyevents_available()):
+        raise ValueError(f"clicks={clicks!r} needs the package {'ipympl' if clicks == 'ipympl' else 'ipyevents'}: pip install it")
+    return clicks
+
+def default_points(settings:PlaneSettings, # a window
+                  ) -> tuple:
+    "P and Q at 20% and 80% of the window's diagonal: ((a, b), (a, b))"
+    lo = np.asarray(settings.centre) - settings.size / 2
+    return tuple(tuple(float(x) for x in lo + f * settings.size) for f in (0.2, 0.8))
+
+def zoom_options(zoom:float=1.0, # the current zoom, kept among the options
+                ) -> list:
+    "The zoom slider's options: the 1-2-5 steps of each decade from 0.5 to 100000, and `zoom`, as (label, value)"
+    steps = {float(m * 10.0 ** e) for e in range(-1, 6) for m in (1, 2, 5) if 0.5 <= m * 10.0 ** e <= 1e5}
+    return [(f'{z:g}x', z) for z in sorted(steps | {float(check_positive('zoom', zoom))})]
 
 # %% ../nbs/22_widgets.ipynb #ac23a863
 class LatentPlaneExplorer:
     "Interactive latent-plane explorer: images, phase map, metric map, and geodesic vs straight line between two points"
     def __init__(self,
-                 model:str='digits', # 'digits' (the embedded model) or a local diffusers folder
+                 model:str|object='digits', # 'digits', a local diffusers folder, or a DiffusionPipeline / (unet, scheduler) / SDModel object
                  seeds:Sequence[int]=(0, 1, 2), # anchor seeds
                  centre:Sequence[float]=(0.5, 0.5), # window centre (a, b)
                  *,
@@ -317,26 +470,39 @@ class LatentPlaneExplorer:
                  metric:str='pullback', # 'pullback' or 'fitted'
                  fit_steps:int=200, # Adam steps of the potential fit (metric='fitted')
                  n_images:int=8, # images per path strip
+                 device=None, # where the model runs (`resolve_device`: None is CUDA when available, else the CPU)
+                 allow_pickle:bool=False, # accept model folders whose weights are pickle-format only (trusted sources)
+                 cache_bytes:int=512 * 2**20, # memory budget of the cache of windows and paths, in bytes
+                 dpi:int=DPI, # resolution of the pictures
+                 figsize:tuple|None=None, # (width, height) of the maps picture in inches (default (12, 6.6))
                  background:bool=True, # compute in a background thread
                  auto:bool=True, # recompute when a control changes (else only on Compute)
-                 clicks:bool|None=None, # show an ipympl map to pick points by clicking (default: when ipympl is installed)
+                 clicks:bool|str|None=None, # pick points by clicking: None = ipympl when installed, else the maps picture (ipyevents)
                  compute:bool=True, # start computing the first window at once
                 ):
-        self.settings = PlaneSettings(model, tuple(seeds), tuple(centre), zoom, resolution, steps, metric, fit_steps)
+        name = model if isinstance(model, (str, Path)) else 'given model'
+        self.settings = PlaneSettings(name, tuple(seeds), tuple(centre), zoom, resolution, steps, metric, fit_steps)
         self.n_images, self.background, self.auto = check_int('n_images', n_images, min=2), bool(background), bool(auto)
-        self.cache, self.path_cache, self.models = {}, {}, {}
-        self.result, self.paths, self.error, self.n_computed = None, None, None, 0
+        self.device, self.allow_pickle, self.dpi, self.figsize = resolve_device(device), bool(allow_pickle), check_int('dpi', dpi, min=10), figsize
+        self.cache, self.models, mode = ByteLRU(cache_bytes), {}, click_mode(clicks)
+        if not isinstance(model, (str, Path)):                       # a model object: load it once, under its own name
+            pm = load_plane_model(model, self.device)
+            self.models[pm.name] = pm; self.settings = replace(self.settings, model=pm.name)
+        self.result, self.paths, self.picture, self.error, self.stale, self.n_computed = None, None, None, None, False, 0
         self.maps_png = self.strips_png = b''
         self._cond, self._pending, self._running, self._busy, self._thread = threading.Condition(), None, None, False, None
-        self._points = None
-        self._build(clicks if clicks is not None else _ipympl_available())
+        self._points, self._click_state = None, 0
+        self._build(mode)
         if compute: self.submit()
 
     def _repr_mimebundle_(self, **kw): return self.ui._repr_mimebundle_(**kw)
 
 # %% ../nbs/22_widgets.ipynb #fe6a0722
+_STYLE = ("<style>.hg-stale{opacity:0.45;outline:3px dashed #b00;outline-offset:-3px}.hg-busy-img{opacity:0.7}"
+          ".hg-stale-mark{color:#b00;font-weight:bold}</style>")
+
 @patch
-def _build(self:LatentPlaneExplorer, clicks:bool): # show the ipympl click picker
+def _build(self:LatentPlaneExplorer, clicks:str|None): # 'ipympl', 'image' or None (see `click_mode`)
     "Create the widgets from `self.settings`, wire them, and lay them out in `self.ui`"
     s, st = self.settings, dict(description_width='initial')
     self.w_model = W.Text(value=s.model, description='model', placeholder="digits, or a local diffusers folder", style=st, continuous_update=False)
@@ -344,16 +510,18 @@ def _build(self:LatentPlaneExplorer, clicks:bool): # show the ipympl click picke
                     for k, v in enumerate(s.seeds)]
     self.w_a = W.FloatText(value=s.centre[0], description='centre a', style=st, layout=W.Layout(width='150px'))
     self.w_b = W.FloatText(value=s.centre[1], description='centre b', style=st, layout=W.Layout(width='150px'))
-    self.w_zoom = W.FloatLogSlider(value=s.zoom, base=10, min=-1, max=6, step=0.05, description='zoom', continuous_update=False, style=st)
+    self.w_zoom = W.SelectionSlider(options=zoom_options(s.zoom), value=s.zoom, description='zoom', continuous_update=False, style=st,
+                                    layout=W.Layout(width='380px'))
     self.w_res = W.IntSlider(value=s.resolution, min=4, max=64, description='resolution', continuous_update=False, style=st)
     self.w_steps = W.IntSlider(value=s.steps, min=1, max=50, description='DDIM steps', continuous_update=False, style=st)
     self.w_metric = W.Dropdown(options=list(METRIC_KINDS), value=s.metric, description='metric', style=st)
     self.w_compute = W.Button(description='Compute', button_style='primary', icon='refresh')
-    self.w_progress = W.IntProgress(value=0, min=0, max=1, description='', layout=W.Layout(width='260px'))
-    self.w_status = W.HTML(value='')
+    self.w_progress = W.IntProgress(value=0, min=0, max=1, description='', layout=W.Layout(width='200px'))
+    self.w_busy, self.w_status, self.w_stale = W.HTML(value=''), W.HTML(value=''), W.HTML(value='', layout=W.Layout(display='none'))
     self.w_maps = W.Image(format='png', layout=W.Layout(max_width='100%', align_self='flex-start'))
-    self.w_p = [W.FloatText(value=v, description=d, style=st, layout=W.Layout(width='120px')) for v, d in ((0.2, 'P a'), (0.2, 'P b'))]
-    self.w_q = [W.FloatText(value=v, description=d, style=st, layout=W.Layout(width='120px')) for v, d in ((0.8, 'Q a'), (0.8, 'Q b'))]
+    p, q = default_points(s)
+    self.w_p = [W.FloatText(value=v, description=d, style=st, layout=W.Layout(width='130px')) for v, d in zip(p, ('P a', 'P b'))]
+    self.w_q = [W.FloatText(value=v, description=d, style=st, layout=W.Layout(width='130px')) for v, d in zip(q, ('Q a', 'Q b'))]
     self.w_geo = W.Button(description='Geodesic', icon='arrows-alt-h')
     self.w_clear = W.Button(description='Clear paths')
     self.w_strips = W.Image(format='png', layout=W.Layout(max_width='100%', align_self='flex-start', display='none'))
@@ -362,12 +530,18 @@ def _build(self:LatentPlaneExplorer, clicks:bool): # show the ipympl click picke
     self.w_compute.on_click(lambda _: self.submit())
     self.w_geo.on_click(lambda _: self.pick(_box_point(self.w_p), _box_point(self.w_q)))
     self.w_clear.on_click(lambda _: self.clear_paths())
-    self.w_maps.add_class('hg-plane-maps'); self.w_strips.add_class('hg-plane-strips'); self.w_status.add_class('hg-status')
-    self.w_res.add_class('hg-resolution'); self.w_zoom.add_class('hg-zoom'); self.w_geo.add_class('hg-geodesic')
-    self.picker = self._make_picker() if clicks else None
-    rows = [W.HBox([self.w_model, self.w_metric]), W.HBox(self.w_seeds), W.HBox([self.w_a, self.w_b, self.w_zoom]),
-            W.HBox([self.w_res, self.w_steps]), W.HBox([self.w_compute, self.w_progress, self.w_status]), self.w_maps,
-            W.HBox([*self.w_p, *self.w_q, self.w_geo, self.w_clear])]
+    for w, c in ((self.w_maps, 'hg-plane-maps'), (self.w_strips, 'hg-plane-strips'), (self.w_status, 'hg-status'), (self.w_busy, 'hg-busy'),
+                 (self.w_stale, 'hg-stale-note'), (self.w_res, 'hg-resolution'), (self.w_zoom, 'hg-zoom'), (self.w_geo, 'hg-geodesic'),
+                 (self.w_model, 'hg-model'), (self.w_compute, 'hg-compute')): w.add_class(c)
+    for w, c in zip((*self.w_p, *self.w_q), ('hg-pa', 'hg-pb', 'hg-qa', 'hg-qb')): w.add_class(c)
+    self.clicks, self.picker, self.events = clicks, (self._make_picker() if clicks == 'ipympl' else None), None
+    if clicks == 'image':
+        from ipyevents import Event
+        self.events = Event(source=self.w_maps, watched_events=['click'])
+        self.events.on_dom_event(lambda ev: self._on_image_event(ev))
+    rows = [W.HTML(_STYLE), W.HBox([self.w_model, self.w_metric]), W.HBox(self.w_seeds), W.HBox([self.w_a, self.w_b, self.w_zoom]),
+            W.HBox([self.w_res, self.w_steps]), W.HBox([self.w_compute, self.w_progress, self.w_busy]), self.w_status, self.w_stale,
+            self.w_maps, W.HBox([*self.w_p, *self.w_q, self.w_geo, self.w_clear])]
     if self.picker is not None: rows.append(self.picker.canvas)
     self.ui = W.VBox(rows + [self.w_strips])
 
@@ -378,9 +552,18 @@ def _box_point(ws) -> tuple: # two FloatText widgets (a, b)
 
 # %% ../nbs/22_widgets.ipynb #21fcebff
 @patch
-def _on_control(self:LatentPlaneExplorer, change): # the traitlets change of a control
-    "A control changed: submit the window it describes when `auto`"
+def _on_control(self:LatentPlaneExplorer, change): # the traitlets change of a control (None: no particular one)
+    "A control changed: a new window (zoom or centre) moves P and Q into it; submit the window when `auto`"
+    if change is not None and change.get('owner') in (self.w_a, self.w_b, self.w_zoom): self._reset_points()
     if self.auto: self.submit()
+
+@patch
+def _reset_points(self:LatentPlaneExplorer):
+    "Put P and Q at 20% and 80% of the window the controls describe and forget the picked paths (they belong to the old window)"
+    try: s = self._read_controls()
+    except (ValueError, TypeError): return          # a bad control: `submit` reports it
+    for ws, v in zip((self.w_p, self.w_q), default_points(s)): ws[0].value, ws[1].value = v
+    self._points, self._click_state = None, 0
 
 # %% ../nbs/22_widgets.ipynb #deb17ebe
 @patch
@@ -398,15 +581,41 @@ def _say(self:LatentPlaneExplorer, html:str): # the status line's HTML
 # %% ../nbs/22_widgets.ipynb #9e18038d
 @patch
 def _fail(self:LatentPlaneExplorer, e:Exception): # what went wrong
-    "Keep `e` in `error` and show it in the status line (the explorer keeps running)"
+    "Keep `e` in `error`, show it in the status line, and mark the picture stale (the explorer keeps running)"
     self.error = e
     self._say(f"<span style='color:#b00'>error: {type(e).__name__}: {e}</span>")
+    self._mark_stale(self.result is not None)
+
+@patch
+def _mark_stale(self:LatentPlaneExplorer, stale:bool): # True: the picture no longer shows what the controls ask for
+    "Dim the picture and say that it shows the last window that worked, or clear that mark"
+    self.stale = bool(stale)
+    if self.stale:
+        s = self.result.settings
+        self.w_maps.add_class('hg-stale')
+        self.w_stale.value = (f"<span class='hg-stale-mark'>&#9888; stale: the picture still shows the last window that worked "
+                              f"(model {s.model}, centre ({s.centre[0]:.4g}, {s.centre[1]:.4g}), zoom {s.zoom:g}x); the latest update failed</span>")
+        self.w_stale.layout.display = None
+    else:
+        self.w_maps.remove_class('hg-stale')
+        self.w_stale.value, self.w_stale.layout.display = '', 'none'
+
+@patch
+def _set_busy(self:LatentPlaneExplorer, what:str|None, # what is being computed, or None when idle
+              button:W.Button|None=None, # the button whose work it is (shows a spinner too)
+             ):
+    "Show a spinner and `what` beside the controls (and on the Compute or Geodesic button), or clear them"
+    self.w_busy.value = '' if what is None else f"<i class='fa fa-spinner fa-spin'></i> {what}"
+    self.w_compute.icon = 'spinner spin' if what is not None and button is not self.w_geo else 'refresh'
+    self.w_geo.icon = 'spinner spin' if what is not None and button is self.w_geo else 'arrows-alt-h'
+    if what is None: self.w_maps.remove_class('hg-busy-img')
+    else: self.w_maps.add_class('hg-busy-img')
 
 # %% ../nbs/22_widgets.ipynb #523a9ce7
 @patch
 def _model(self:LatentPlaneExplorer, name:str) -> PlaneModel: # 'digits' or a local diffusers folder
-    "The model `name`, loaded once per explorer"
-    if name not in self.models: self.models[name] = load_plane_model(name)
+    "The model `name` on the explorer's device, loaded once per explorer"
+    if name not in self.models: self.models[name] = load_plane_model(name, self.device, allow_pickle=self.allow_pickle)
     return self.models[name]
 
 # %% ../nbs/22_widgets.ipynb #9aa4f0e9
@@ -424,26 +633,45 @@ def _make_picker(self:LatentPlaneExplorer) -> Figure:
 @patch
 @serialised_drawing
 def _draw_picker(self:LatentPlaneExplorer):
-    "Redraw the picker's phase map with P and Q (nothing without a picker or a window)"
+    "Redraw the ipympl picker's phase map with P and Q, its axes fixed to the window (nothing without a picker or a window)"
     if self.picker is None or self.result is None: return
     fig, r = self.picker, self.result
     fig.clear(); ax = fig.add_subplot()
     g = r.grid
-    ax.imshow(g.reshape(r.labels.astype(float)).T, extent=[g.lo[0], g.hi[0], g.lo[1], g.hi[1]], origin='lower', cmap='tab10',
-              vmin=0, vmax=9, aspect='auto', interpolation='nearest')
+    ext = [g.lo[0], g.hi[0], g.lo[1], g.hi[1]]
+    ax.imshow(g.reshape(r.labels.astype(float)).T, extent=ext, origin='lower', cmap='tab10', vmin=-0.5, vmax=9.5, aspect='auto', interpolation='nearest')
+    ax.set_xlim(ext[:2]); ax.set_ylim(ext[2:]); ax.set_autoscale_on(False)
     ax.plot(*_box_point(self.w_p), 'o', color='r'); ax.plot(*_box_point(self.w_q), 's', color='r')
-    ax.set_title('click: P, then Q', fontsize=8); fig.tight_layout()
+    ax.set_title('click: P, then Q', fontsize=9); ax.set_xlabel('a', fontsize=8); ax.set_ylabel('b', fontsize=8)
+    fig.tight_layout()
     fig.canvas.draw_idle()
 
 # %% ../nbs/22_widgets.ipynb #cb21eec3
 @patch
 def _on_click(self:LatentPlaneExplorer, a:float, b:float): # plane coordinates of the click
-    "A click on the picker at (a, b): the first sets P, the second sets Q and computes the paths"
+    "A click at (a, b), moved onto the window's cell centres: the first sets P, the second sets Q and computes the paths"
+    if self.result is not None:
+        ax = self.result.grid.axes
+        a, b = float(np.clip(a, ax[0][0], ax[0][-1])), float(np.clip(b, ax[1][0], ax[1][-1]))
     boxes = self.w_p if self._click_state == 0 else self.w_q
     boxes[0].value, boxes[1].value = float(a), float(b)
     self._click_state = 1 - self._click_state
     if self._click_state == 0: self.pick(_box_point(self.w_p), _box_point(self.w_q))
-    else: self._draw_picker()
+    else:
+        self._say(f"P = ({a:.4g}, {b:.4g}); now click Q")
+        self._draw_picker()
+
+@patch
+def _on_image_event(self:LatentPlaneExplorer, event:dict): # an ipyevents click on the maps picture
+    "A click on the maps picture: the plane point under it (if it is on a map) goes to `_on_click`"
+    if self.picture is None or event.get('type', 'click') != 'click': return
+    x, y = event.get('dataX'), event.get('dataY')
+    if x is None or y is None:               # only the element's coordinates: scale them to the PNG's pixels
+        x = event['relativeX'] * self.picture.size[0] / event['boundingRectWidth']
+        y = event['relativeY'] * self.picture.size[1] / event['boundingRectHeight']
+    ab = self.picture.locate(float(x), float(y))
+    if ab is None: self._say('click on one of the three maps to pick a point')
+    else: self._on_click(*ab)
 
 # %% ../nbs/22_widgets.ipynb #2eddc2ed
 @patch
@@ -453,53 +681,61 @@ def _show(self:LatentPlaneExplorer, res:PlaneResult, # the window
           note:str, # why there are no paths, if so
           t0:float, # perf_counter() at the start of the request
          ):
-    "Draw a window (and its paths) into the widgets and report it in the status line"
-    self.result, self.paths = res, paths
-    self.maps_png = draw_plane(res, paths)
-    self.w_maps.value = self.maps_png
-    self.strips_png = draw_strips(paths) if paths is not None else b''
+    "Draw a window (and its paths) into the widgets, clear the error and the stale mark, and report it in the status line"
+    self.result, self.paths, self.error = res, paths, None
+    self.picture = plane_picture(res, paths, dpi=self.dpi, figsize=self.figsize)
+    self.maps_png = self.w_maps.value = self.picture.png
+    self.strips_png = draw_strips(paths, self.dpi) if paths is not None else b''
     self.w_strips.value, self.w_strips.layout.display = self.strips_png, (None if paths is not None else 'none')
     self.w_progress.max = self.w_progress.value = max(1, res.grid.n)
+    self._mark_stale(False)
     self._draw_picker()
     self._say(f"{res.grid.shape[0]}x{res.grid.shape[1]} window {how}; labels by {res.labeller}: {np.unique(res.labels).tolist()}"
-              + (f"; geodesic {paths.geodesic_length:.4g} vs line {paths.line_length:.4g}" if paths is not None else '') + note
-              + f" ({time.perf_counter() - t0:.1f} s)")
+              + (f"; {length_summary(paths)}" if paths is not None else '') + note
+              + f" ({time.perf_counter() - t0:.1f} s; cache {self.cache.nbytes / 2**20:.1f} of {self.cache.max_bytes / 2**20:.0f} MiB)")
 
 # %% ../nbs/22_widgets.ipynb #60b68bba
+@patch
+def _window(self:LatentPlaneExplorer, settings:PlaneSettings, # the window
+            should_stop:Callable, # returns True when a newer request waits
+           ) -> tuple:
+    "The window from the cache or computed (reporting progress): (PlaneResult, how it was obtained)"
+    res = self.cache.get(settings)
+    if res is not None: return res, 'from the cache'
+    self._set_busy('loading the model' if settings.model not in self.models else 'computing the window')
+    model = self._model(settings.model)
+    def prog(done, total, stage):
+        self.w_progress.max, self.w_progress.value = total, done
+        self._set_busy(f"{stage}: {done}/{total}" if stage == 'images' else f"{stage} ({settings.metric})")
+    res = compute_plane(settings, model, progress=prog, should_stop=should_stop)
+    self.n_computed += 1
+    kept = self.cache.put(settings, res)
+    return res, f"computed in {res.seconds:.1f} s" + ('' if kept else f" (not cached: {nbytes(res) / 2**20:.0f} MiB is more than the cache's budget)")
+
 @patch
 def _run(self:LatentPlaneExplorer, job:tuple, # (PlaneSettings, ((a, b), (a, b)) or None)
          should_stop:Callable, # returns True when a newer request waits (then `Superseded` is raised)
         ):
-    "Compute (or fetch) one request's window and paths, and show them"
+    "Compute (or fetch) one request's window and paths, and show them; a failure is shown and marks the picture stale"
     settings, points = job
     try:
         t0 = time.perf_counter()
-        res = self.cache.get(settings)
-        if res is None:
-            self._say('loading model' if settings.model not in self.models else 'computing')
-            model = self._model(settings.model)
-            def prog(done, total, stage):
-                self.w_progress.max, self.w_progress.value = total, done
-                self._say(f"{stage}: {done}/{total}" if stage == 'images' else f"{stage} ({settings.metric})")
-            res = compute_plane(settings, model, progress=prog, should_stop=should_stop)
-            self.cache[settings] = res; self.n_computed += 1
-            how = f"computed in {res.seconds:.1f} s"
-        else: how = 'from the cache'
+        res, how = self._window(settings, should_stop)
         if should_stop(): raise Superseded()
         paths, note = None, ''
         if points is not None:
-            key = (settings, points)
-            paths = self.path_cache.get(key)
+            paths = self.cache.get((settings, points))
             if paths is None:
                 try:
-                    self._say(f"window {how}; geodesic ...")
+                    self._set_busy('geodesic and image strips', self.w_geo)
                     paths = compute_paths(res, *points, model=self._model(settings.model), n_images=self.n_images)
-                    self.path_cache[key] = paths
+                    self.cache.put((settings, points), paths)
                 except ValueError as e: note = f"; no paths: {e}"
         if should_stop(): raise Superseded()
         self._show(res, paths, how, note, t0)
     except Superseded: raise
     except Exception as e: self._fail(e)
+    finally: self._set_busy(None)
 
 # %% ../nbs/22_widgets.ipynb #9776e723
 @patch
@@ -576,13 +812,26 @@ def clear_paths(self:LatentPlaneExplorer):
     self.submit()
 
 # %% ../nbs/22_widgets.ipynb #47bc900d
+def eval_device(m, # a metric object or callable
+                device=None, # the device asked for (`resolve_device`)
+               ) -> torch.device:
+    "Where to evaluate `m`: the device of its parameters (or of its `potential`'s) when it has any, else `resolve_device(device)`"
+    for obj in (m, getattr(m, 'potential', None)):
+        params = getattr(obj, 'parameters', None)
+        if callable(params):
+            p = next(iter(params()), None)
+            if p is not None: return p.device
+    return resolve_device(device)
+
 def as_metric_field(m, # (G, 2, 2) or (G1, G2, 2, 2) values, a `.metric(t)` object, a `.metric` array holder, or a callable t -> (G, 2, 2)
                     grid:ParamGrid, # the grid
                     name:str='metric', # name for error messages
+                    device=None, # where a callable is evaluated (`resolve_device`); an object with parameters is evaluated on theirs
                    ) -> np.ndarray:
     "The metric field `m` at the cell centres of `grid` as a (G, 2, 2) float64 array"
-    if hasattr(m, 'metric'): v = m.metric(grid.tensor()) if callable(m.metric) else m.metric
-    elif callable(m): v = m(grid.tensor())
+    if callable(getattr(m, 'metric', None)) or callable(m): t = grid.tensor(device=eval_device(m, device))
+    if hasattr(m, 'metric'): v = m.metric(t) if callable(m.metric) else m.metric
+    elif callable(m): v = m(t)
     else: v = m
     v = np.asarray(v.detach().cpu() if torch.is_tensor(v) else v, dtype=np.float64)
     if v.shape == (*grid.shape, 2, 2): v = v.reshape(grid.n, 2, 2)
@@ -612,6 +861,29 @@ def metric_component(g, # metric field (G, 2, 2)
     if kind == 'trace': return np.trace(check_finite('metric', g), axis1=1, axis2=2)
     raise ValueError(f"kind must be one of {COMPONENTS}, got {kind!r}")
 
+# %% ../nbs/22_widgets.ipynb #c0ffe20f
+_SYMBOLS = {'alpha': ('α', r'\alpha'), 'beta': ('β', r'\beta'), 'ln alpha': ('ln α', r'\ln\alpha'), 'ln beta': ('ln β', r'\ln\beta')}
+
+def axis_symbol(name:str, # a grid axis name, e.g. 'T', 'alpha', 'ln beta'
+                math:bool=False, # matplotlib math text (without the $) instead of plain Unicode
+               ) -> str:
+    "A coordinate name as a symbol: Greek letters for alpha and beta, the name itself otherwise (escaped for math text)"
+    if name in _SYMBOLS: return _SYMBOLS[name][int(math)]
+    if not math or re.fullmatch(r'[A-Za-z]', name): return name
+    return r'\mathrm{' + re.sub(r'([_$#%&{}^])', r'\\\1', name).replace(' ', r'\ ') + '}'
+
+def component_labels(names:Sequence[str], # the grid's two axis names
+                     math:bool=False, # math text for figures (True) or plain Unicode for menus (False)
+                    ) -> dict:
+    "Readable names of the metric views (`COMPONENTS`) on a grid with axes `names`, e.g. g_TH or $g_{\alpha\beta}$"
+    s0, s1 = (axis_symbol(n, math) for n in names)
+    short = all(len(axis_symbol(n)) == 1 for n in names)
+    if math:
+        sub = (lambda a, b: f'$g_{{{a}{b}}}$') if short else (lambda a, b: f'$g_{{{a},{b}}}$')
+        return dict(g11=sub(s0, s0), g12=sub(s0, s1), g22=sub(s1, s1), sqrt_det=r'$\sqrt{\det g}$', trace=r'$\mathrm{tr}\,g$')
+    pair = (lambda a, b: f'g_{a}{b}') if short else (lambda a, b: f'g({a}, {b})')
+    return dict(g11=pair(s0, s0), g12=pair(s0, s1), g22=pair(s1, s1), sqrt_det='√det g (area element)', trace='trace g')
+
 # %% ../nbs/22_widgets.ipynb #73c20908
 def _merge_scalars(base:dict, # {name: {source: (G,) map}}
                    extra:dict|None, # more maps: {name: (G,) map} or {name: {source: map}}
@@ -633,17 +905,25 @@ class PhaseDiagram:
                  *,
                  title:str='', # figure title
                  decorate:Callable|None=None, # decorate(ax): draw phase boundaries on a map
+                 axis_labels:dict|None=None, # axis name -> label with its unit, e.g. {'T': 'temperature T [J]'}
+                 scalar_labels:dict|None=None, # scalar name -> readable name with its unit, e.g. {'heat_capacity': 'C/N [k_B]'}
+                 metric_unit:str='', # unit of the metric components, e.g. 'J⁻²' ('' for dimensionless coordinates)
+                 dpi:int=DPI, # resolution of the pictures
+                 figsize:tuple|None=None, # (width, height) of the maps picture in inches (default: 4 x 3.6 per panel); slices get its width
+                 device=None, # where metric callables are evaluated (`eval_device`)
                 ):
         if not isinstance(grid, ParamGrid): raise ValueError(f"grid must be a ParamGrid, got {type(grid).__name__}")
         if not metrics: raise ValueError("metrics must hold at least one named metric field")
         self.grid, self.title, self.decorate = grid, title, decorate
-        self.metrics = {str(k): as_metric_field(v, grid, f"metric {k!r}") for k, v in metrics.items()}
+        self.dpi, self.figsize, self.metric_unit = check_int('dpi', dpi, min=10), figsize, str(metric_unit)
+        self.metrics = {str(k): as_metric_field(v, grid, f"metric {k!r}", device) for k, v in metrics.items()}
         self.scalars = {}
         for k, v in (scalars or {}).items():
             src = v if isinstance(v, dict) else {'': v}
             self.scalars[str(k)] = {str(s): as_scalar_field(a, grid, f"scalar {k!r}" + (f" ({s})" if s else '')) for s, a in src.items()}
-        n0, n1 = grid.names
-        self.labels = dict(g11=f'g_{n0},{n0}', g12=f'g_{n0},{n1}', g22=f'g_{n1},{n1}', sqrt_det='sqrt det g', trace='trace g')
+        self.labels, self.math_labels = component_labels(grid.names), component_labels(grid.names, math=True)
+        self.axis_labels = {n: axis_symbol(n) for n in grid.names} | dict(axis_labels or {})
+        self.scalar_labels = {k: k.replace('_', ' ') for k in self.scalars} | dict(scalar_labels or {})
 
 # %% ../nbs/22_widgets.ipynb #520f4664
 @patch
@@ -672,6 +952,13 @@ _STYLES = [dict(color='C0', ls='-', lw=1.8), dict(color='k', ls='--', lw=1.4), d
            dict(color='C2', ls=':', lw=1.6), dict(color='C3', ls='--', lw=1.2)]
 
 @patch
+def _metric_label(self:PhaseDiagram, kind:str, log:bool) -> str: # the metric view, log scale or not
+    "Colour-bar / axis label of a metric view, with its unit"
+    lab = self.math_labels[kind]
+    unit = '' if not self.metric_unit else f" [{self.metric_unit}]"
+    return f'log₁₀ |{lab}|{unit}' if log else f'{lab}{unit}'
+
+@patch
 @serialised_drawing
 def draw_maps(self:PhaseDiagram, kind:str, # metric view: one of `COMPONENTS`
               log:bool, # log10 |value| of the metric views
@@ -682,11 +969,10 @@ def draw_maps(self:PhaseDiagram, kind:str, # metric view: one of `COMPONENTS`
     "PNG of the metric views of every field on one colour scale and the scalar map's sources, with the slice line"
     G = self.grid
     ext = [G.lo[0], G.hi[0], G.lo[1], G.hi[1]]
-    lab = f'log10 |{self.labels[kind]}|' if log else self.labels[kind]
     mv = {k: metric_component(g, kind) for k, g in self.metrics.items()}
-    panels = [(f'{lab}: {k}', v, True) for k, v in mv.items()] + \
-             [(scalar + (f': {s}' if s else ''), v, False) for s, v in self.scalars.get(scalar, {}).items()]
-    fig = Figure(figsize=(3.5 * len(panels), 3.2))
+    panels = [(f'{self.math_labels[kind]}: {k}', v, True) for k, v in mv.items()] + \
+             [(self.scalar_labels[scalar] + (f': {s}' if s else ''), v, False) for s, v in self.scalars.get(scalar, {}).items()]
+    fig = Figure(figsize=self.figsize or (4.0 * len(panels), 3.6), dpi=self.dpi, layout='constrained')
     axs = np.atleast_1d(fig.subplots(1, len(panels)))
     allm = np.concatenate([_log_abs(v, log) for v in mv.values()])
     allm = allm[np.isfinite(allm)]
@@ -696,15 +982,14 @@ def draw_maps(self:PhaseDiagram, kind:str, # metric view: one of `COMPONENTS`
         z = _log_abs(v, log) if is_metric else v
         im = ax.imshow(G.reshape(z).T, extent=ext, origin='lower', aspect='auto', interpolation='nearest',
                        cmap='magma' if is_metric else 'viridis', **(dict(vmin=vmin, vmax=vmax) if is_metric else {}))
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.colorbar(im, ax=ax, fraction=0.05).set_label(self._metric_label(kind, log) if is_metric else self.scalar_labels[scalar], fontsize=8)
         if self.decorate is not None: self.decorate(ax)
         if axis == 0: ax.axhline(at, color='c', lw=1.2)
         else: ax.axvline(at, color='c', lw=1.2)
         ax.set_xlim(ext[:2]); ax.set_ylim(ext[2:])
         ax.set_title(ttl, fontsize=9)
-        ax.set_xlabel(G.names[0]); ax.set_ylabel(G.names[1])
+        ax.set_xlabel(self.axis_labels[G.names[0]]); ax.set_ylabel(self.axis_labels[G.names[1]])
     if self.title: fig.suptitle(self.title, fontsize=10)
-    fig.tight_layout()
     return figure_png(fig)
 
 # %% ../nbs/22_widgets.ipynb #4d44f79d
@@ -718,23 +1003,23 @@ def draw_slices(self:PhaseDiagram, data:dict, # a slice from `PhaseDiagram.slice
                ) -> bytes:
     "PNG of a slice: the metric curves of every field, and beside them the scalar map's sources"
     G = self.grid
-    other = G.names[1 - axis]
+    at = f'{axis_symbol(G.names[1 - axis])} = {data["at"]:.4g}'
     n = 1 + bool(data['scalar'])
-    fig = Figure(figsize=(4.6 * n, 3.0))
+    fig = Figure(figsize=(self.figsize[0] if self.figsize else 4.8 * n, 3.4), dpi=self.dpi, layout='constrained')
     axs = np.atleast_1d(fig.subplots(1, n))
     for i, (k, y) in enumerate(data['metric'].items()): axs[0].plot(data['x'], y, label=k, **_STYLES[i % len(_STYLES)])
     if log:
         ys = np.concatenate(list(data['metric'].values()))
         if (ys > 0).all(): axs[0].set_yscale('log')
         else: axs[0].set_yscale('symlog', linthresh=max(1e-12, 1e-3 * float(np.abs(ys).max())))
-    axs[0].set_title(f'{self.labels[kind]} at {other} = {data["at"]:.4g}', fontsize=9)
+    axs[0].set_title(f'{self.math_labels[kind]} at {at}', fontsize=9)
+    axs[0].set_ylabel(self._metric_label(kind, False) + (' (log scale)' if log else ''), fontsize=8)
     for i, (s, y) in enumerate(data['scalar'].items()):
         axs[1].plot(data['x'], y, label=s or None, **_STYLES[i % len(_STYLES)])
-    if n > 1: axs[1].set_title(f'{scalar} at {other} = {data["at"]:.4g}', fontsize=9)
+    if n > 1: axs[1].set_title(f'{self.scalar_labels[scalar]} at {at}', fontsize=9); axs[1].set_ylabel(self.scalar_labels[scalar], fontsize=8)
     for ax in axs:
-        ax.set_xlabel(G.names[axis])
+        ax.set_xlabel(self.axis_labels[G.names[axis]])
         if ax.get_legend_handles_labels()[1]: ax.legend(fontsize=8)
-    fig.tight_layout()
     return figure_png(fig)
 
 # %% ../nbs/22_widgets.ipynb #98a3a26e
@@ -746,6 +1031,10 @@ def _tasep_log_rate_marks(ax): # matplotlib axes in (ln alpha, ln beta), limits 
     ax.plot([lo, q], [lo, q], **st); ax.plot([q, q], [q, hi], **st); ax.plot([q, hi], [q, q], **st)
 
 # %% ../nbs/22_widgets.ipynb #821855d2
+ISING_AXES = dict(T='temperature T [J]', H='field H [J]')
+ISING_SCALARS = dict(energy='energy per site E/N [J]', abs_mag='|magnetisation| per site ⟨|m|⟩', heat_capacity='heat capacity per site C/N [k_B]',
+                     susceptibility='susceptibility per site χ/N [1/J]')
+
 @patch(cls_method=True)
 def ising(cls:PhaseDiagram, L:int=8, # torus side for the exact reference (2..10)
           grid:ParamGrid|None=None, # (T, H) grid; default T in [1, 4] x 30, H in [-1.05, 1.05] x 21 (a row of cells at H = 0)
@@ -764,10 +1053,14 @@ def ising(cls:PhaseDiagram, L:int=8, # torus side for the exact reference (2..10
     obs = dos.observables(T, H)
     metrics = ({} if reconstructed is None else {'reconstructed': reconstructed}) | {'exact': dos.fisher_metric(T, H)}
     sc = _merge_scalars({k: {'exact': obs[k]} for k in ('energy', 'abs_mag', 'heat_capacity', 'susceptibility')}, scalars)
-    kw = dict(title=f"Ising {L}x{L} torus: exact Fisher metric in (T, H)", decorate=mark_ising_phases) | kw
+    kw = dict(title=f"Ising {L}x{L} torus: exact Fisher metric in (T, H); T and H in units of the coupling J, k_B = 1",
+              decorate=mark_ising_phases, axis_labels=ISING_AXES, scalar_labels=ISING_SCALARS, metric_unit='J⁻²') | kw
     return cls(grid, metrics, sc, **kw)
 
 # %% ../nbs/22_widgets.ipynb #d146d4c8
+TASEP_AXES = {'alpha': 'entry rate α', 'beta': 'exit rate β', 'ln alpha': 'ln α (entry rate)', 'ln beta': 'ln β (exit rate)'}
+TASEP_SCALARS = dict(current='current J (particles per unit time)', density='mean density ρ (particles per site)')
+
 @patch(cls_method=True)
 def tasep(cls:PhaseDiagram, N:int=10, # chain length for the exact reference (1..22)
           grid:ParamGrid|None=None, # grid in rates (alpha, beta) or log-rates; default [0.1, 1.5]^2 x 16 in the chosen coordinates
@@ -792,7 +1085,8 @@ def tasep(cls:PhaseDiagram, N:int=10, # chain length for the exact reference (1.
     metrics = ({} if reconstructed is None else {'reconstructed': reconstructed}) | {'exact': g}
     sc = _merge_scalars({'current': {'exact': tasep_current(ab[:, 0], ab[:, 1], N)},
                          'density': {'exact': tasep_density_profile(ab[:, 0], ab[:, 1], N).mean(-1)}}, scalars)
-    kw = dict(title=f"TASEP N = {N}: exact Fisher metric in {'(ln alpha, ln beta)' if lg else '(alpha, beta)'}",
+    kw = dict(title=f"TASEP N = {N}: exact Fisher metric in {'(ln α, ln β)' if lg else '(α, β)'}; rates in units of the bulk hopping rate",
+              axis_labels=TASEP_AXES, scalar_labels=TASEP_SCALARS,
               decorate=_tasep_log_rate_marks if lg else functools.partial(mark_tasep_phases, lim=float(max(grid.hi)))) | kw
     return cls(grid, metrics, sc, **kw)
 
@@ -810,13 +1104,15 @@ class PhaseDiagramExplorer(PhaseDiagram):
                  log:bool=True, # initial log scale
                  axis:int=0, # initial slice direction: along axis 0 or 1
                  at:float|None=None, # initial value of the other axis (default: its middle)
+                 **kw, # `PhaseDiagram` options: axis_labels, scalar_labels, metric_unit, dpi, figsize, device
                 ):
-        super().__init__(grid, metrics, scalars, title=title, decorate=decorate)
+        super().__init__(grid, metrics, scalars, title=title, decorate=decorate, **kw)
         if component not in COMPONENTS: raise ValueError(f"component must be one of {COMPONENTS}, got {component!r}")
         if axis not in (0, 1): raise ValueError(f"axis must be 0 or 1, got {axis!r}")
-        self.slice_data, self.maps_png, self.slice_png = {}, b'', b''
+        self.slice_data, self.maps_png, self.slice_png, self.error, self.stale = {}, b'', b'', None, False
         self._build(component, log, axis, at)
         self.redraw()
+        if self.error is not None: raise self.error
 
     def _repr_mimebundle_(self, **kw): return self.ui._repr_mimebundle_(**kw)
 
@@ -827,14 +1123,20 @@ class PhaseDiagramExplorer(PhaseDiagram):
         return int(np.argmin(np.abs(ax - self.w_at.value)))
 
     def redraw(self):
-        "Recompute the slice and redraw both pictures from the current controls"
+        "Recompute the slice and redraw both pictures from the current controls (a spinner meanwhile; a failure marks them stale)"
         if getattr(self, '_redrawing', False): return
-        kind, log, axis, j = self.w_component.value, self.w_log.value, self.w_axis.value, self.slice_index
-        scalar = self.w_scalar.value if self.scalars else None
-        self.slice_data = self.slice(kind, scalar, axis, j)
-        self.maps_png = self.draw_maps(kind, log, scalar, axis, j)
-        self.slice_png = self.draw_slices(self.slice_data, kind, log, scalar, axis)
-        self.w_maps.value, self.w_slice.value = self.maps_png, self.slice_png
+        self._set_busy(True)
+        try:
+            kind, log, axis, j = self.w_component.value, self.w_log.value, self.w_axis.value, self.slice_index
+            scalar = self.w_scalar.value if self.scalars else None
+            data = self.slice(kind, scalar, axis, j)
+            maps, slices = self.draw_maps(kind, log, scalar, axis, j), self.draw_slices(data, kind, log, scalar, axis)
+            self.slice_data, self.maps_png, self.slice_png, self.error = data, maps, slices, None
+            self.w_maps.value, self.w_slice.value = maps, slices
+        except Exception as e: self.error = e
+        finally:
+            self._set_busy(False)
+            self._mark_stale(self.error)
 
 # %% ../nbs/22_widgets.ipynb #8c8bd449
 @patch
@@ -846,20 +1148,39 @@ def _build(self:PhaseDiagramExplorer, component:str, # initial metric view
     "Create the controls and pictures, wire them to `redraw`, and lay them out in `self.ui`"
     n0, n1 = self.grid.names
     st = dict(description_width='initial')
+    self.w_busy, self.w_stale = W.HTML(''), W.HTML('', layout=W.Layout(display='none'))
     self.w_component = W.Dropdown(options=[(self.labels[k], k) for k in COMPONENTS], value=component, description='metric', style=st)
     self.w_log = W.Checkbox(value=bool(log), description='log scale', indent=False)
     names = list(self.scalars)
-    self.w_scalar = W.Dropdown(options=names or ['(none)'], value=names[0] if names else '(none)', description='map', style=st,
+    self.w_scalar = W.Dropdown(options=[(self.scalar_labels[k], k) for k in names] or ['(none)'], value=names[0] if names else '(none)', description='map', style=st,
                                disabled=not names)
     self.w_axis = W.ToggleButtons(options=[(f'slice along {n0}', 0), (f'slice along {n1}', 1)], value=axis, style=dict(button_width='auto'))
     self.w_at = W.FloatSlider(description='', continuous_update=False, readout_format='.4g', style=st, layout=W.Layout(width='420px'))
     self.w_maps = W.Image(format='png', layout=W.Layout(max_width='100%', align_self='flex-start'))
     self.w_slice = W.Image(format='png', layout=W.Layout(max_width='100%', align_self='flex-start'))
-    self.w_maps.add_class('hg-pd-maps'); self.w_slice.add_class('hg-pd-slice'); self.w_at.add_class('hg-slice-at')
+    for w, c in ((self.w_maps, 'hg-pd-maps'), (self.w_slice, 'hg-pd-slice'), (self.w_at, 'hg-slice-at'), (self.w_axis, 'hg-slice-axis'),
+                 (self.w_busy, 'hg-pd-busy'), (self.w_stale, 'hg-pd-stale-note'), (self.w_component, 'hg-component')): w.add_class(c)
     self._configure_slider(axis, at)
     for w in (self.w_component, self.w_log, self.w_scalar, self.w_at): w.observe(lambda _: self.redraw(), names='value')
     self.w_axis.observe(lambda change: self._on_axis(change), names='value')
-    self.ui = W.VBox([W.HBox([self.w_component, self.w_log, self.w_scalar]), W.HBox([self.w_axis, self.w_at]), self.w_maps, self.w_slice])
+    self.ui = W.VBox([W.HTML(_STYLE), W.HBox([self.w_component, self.w_log, self.w_scalar, self.w_busy]), W.HBox([self.w_axis, self.w_at]),
+                      self.w_stale, self.w_maps, self.w_slice])
+
+# %% ../nbs/22_widgets.ipynb #c0ffe211
+@patch
+def _set_busy(self:PhaseDiagramExplorer, busy:bool): # drawing now or not
+    "Show a spinner beside the controls and dim the pictures while they are redrawn"
+    self.w_busy.value = "<i class='fa fa-spinner fa-spin'></i> drawing" if busy else ''
+    for w in (self.w_maps, self.w_slice): (w.add_class if busy else w.remove_class)('hg-busy-img')
+
+@patch
+def _mark_stale(self:PhaseDiagramExplorer, error:Exception|None): # why the last redraw failed, or None
+    "Mark the pictures stale (dimmed, with a note and the error) after a failed redraw, or clear the mark"
+    self.stale = error is not None
+    for w in (self.w_maps, self.w_slice): (w.add_class if self.stale else w.remove_class)('hg-stale')
+    self.w_stale.value = '' if error is None else (f"<span class='hg-stale-mark'>&#9888; stale: the pictures show the previous choice; "
+                                                  f"redrawing failed: {type(error).__name__}: {error}</span>")
+    self.w_stale.layout.display = None if self.stale else 'none'
 
 # %% ../nbs/22_widgets.ipynb #24b51e76
 @patch
@@ -870,11 +1191,11 @@ def _configure_slider(self:PhaseDiagramExplorer, axis:int, # the slice direction
     other = 1 - axis
     ax = self.grid.axes[other]
     v = float(ax[len(ax) // 2] if at is None else ax[int(np.argmin(np.abs(ax - float(at))))])
-    with self.w_at.hold_trait_notifications():
+    with self.w_at.hold_sync(), self.w_at.hold_trait_notifications():   # one message to the browser, one redraw
         self.w_at.step = float(self.grid.cell_size[other]) if len(ax) > 1 else 1.0
         self.w_at.min, self.w_at.max = float(ax[0]), float(ax[-1])
         self.w_at.value = v
-    self.w_at.description = f'{self.grid.names[other]} ='
+    self.w_at.description = f'{axis_symbol(self.grid.names[other])} ='
 
 # %% ../nbs/22_widgets.ipynb #621024dd
 @patch

@@ -1,9 +1,11 @@
 """Real-browser test of the hessgeo explorers: serve `explorer_app.ipynb` with voila on 127.0.0.1, drive it with
-Playwright in Debian's Chromium, move a slider, wait for the picture to change, save screenshots.
+Playwright in Debian's Chromium as a user would (slider keys, buttons, clicks on the picture, typing a model path),
+wait for the pictures to change, and save a screenshot after each step.
 
-Skips (with the reason) when chromium, voila, playwright or ipykernel is missing; `.ci/run` installs them. Never
-runs `playwright install`: the browser is the system's `chromium`."""
-import base64, os, shutil, signal, socket, subprocess, sys, time
+Screenshots go to `$HG_UI_SHOTS` (default: the test's temporary folder). Skips (with the reason) when chromium,
+voila, playwright, ipykernel or ipyevents is missing; `.ci/run` installs them. Never runs `playwright install`: the
+browser is the system's `chromium`."""
+import base64, os, re, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -11,7 +13,7 @@ APP = Path(__file__).with_name('explorer_app.ipynb')
 PNG = b'\x89PNG\r\n\x1a\n'
 SERVER_START_S, PAGE_LOAD_S, IMAGE_WAIT_S = 90, 180, 150
 
-for _mod in ('voila', 'playwright', 'ipykernel'):
+for _mod in ('voila', 'playwright', 'ipykernel', 'ipyevents'):
     pytest.importorskip(_mod, reason=f"the browser test needs the python package {_mod!r} (pip install -e '.[dev]')")
 CHROMIUM = shutil.which('chromium')
 if CHROMIUM is None: pytest.skip("the browser test needs Debian's chromium on PATH (apt-get install chromium)", allow_module_level=True)
@@ -33,6 +35,13 @@ def _free_port() -> int:
 def _log_tail(path, n=40) -> str:
     try: return '\n'.join(Path(path).read_text(errors='replace').splitlines()[-n:])
     except OSError: return '(no log)'
+
+@pytest.fixture(scope='module')
+def shots(tmp_path_factory) -> Path:
+    "Folder for the screenshots of every step"
+    d = Path(os.environ['HG_UI_SHOTS']) if os.environ.get('HG_UI_SHOTS') else tmp_path_factory.mktemp('shots')
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 @pytest.fixture(scope='module')
 def voila_url(tmp_path_factory):
@@ -68,11 +77,12 @@ def page(voila_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], headless=True)
         try:
-            pg = browser.new_page(viewport=dict(width=1300, height=2300))
+            pg = browser.new_page(viewport=dict(width=1400, height=2600))
             pg.set_default_timeout(PAGE_LOAD_S * 1000)
             t0 = time.monotonic()
             pg.goto(voila_url['url'], wait_until='domcontentloaded', timeout=PAGE_LOAD_S * 1000)
             pg.wait_for_selector('img.hg-plane-maps', state='attached', timeout=PAGE_LOAD_S * 1000)
+            pg.wait_for_selector('img.hg-pd-slice', state='attached', timeout=PAGE_LOAD_S * 1000)
             pg.hg = dict(voila_url, loaded_s=time.monotonic() - t0)
             yield pg
         finally: browser.close()
@@ -96,43 +106,91 @@ def wait_for_image(pg, sel, differ_from=None, timeout=IMAGE_WAIT_S) -> bytes:
     raise AssertionError(f"{sel} did not show a {'new ' if differ_from else ''}PNG within {timeout} s; "
                          f"status: {_text(pg, '.hg-status')!r}\nvoila log:\n{_log_tail(pg.hg['log'])}")
 
+def wait_for_text(pg, sel, needle, timeout=IMAGE_WAIT_S) -> str:
+    "The text of `sel` once it contains `needle`"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        t = _text(pg, sel)
+        if needle in t: return t
+        pg.wait_for_timeout(300)
+    raise AssertionError(f"{sel} did not say {needle!r} within {timeout} s: {_text(pg, sel)!r}\nvoila log:\n{_log_tail(pg.hg['log'])}")
+
 def press_slider(pg, sel, key='ArrowRight'):
     "Focus the noUiSlider handle of the slider widget `sel` and press an arrow key, as a keyboard user does"
     h = pg.locator(f'{sel} .noUi-handle').first
     h.scroll_into_view_if_needed(); h.focus(); pg.keyboard.press(key)
 
-def test_plane_explorer_resolution_slider(page, tmp_path):
+def box_value(pg, cls) -> float:
+    "The number in the FloatText widget with class `cls`"
+    return float(pg.locator(f'.{cls} input').first.input_value())
+
+def shot(pg, shots, name) -> Path:
+    "A full-page screenshot of this step"
+    p = shots / f'{name}.png'
+    pg.screenshot(path=str(p), full_page=True)
+    assert p.stat().st_size > 10_000
+    return p
+
+def test_plane_explorer_zoom_geodesic_click_and_error(page, shots):
     first = wait_for_image(page, 'img.hg-plane-maps')
     assert '6x6 window' in _text(page, '.hg-status')
-    readout = page.locator('.hg-resolution .widget-readout').first
-    assert readout.inner_text().strip() == '6'
-    press_slider(page, '.hg-resolution')
-    assert readout.inner_text().strip() == '7'
-    t0 = time.monotonic()
-    new = wait_for_image(page, 'img.hg-plane-maps', differ_from=first)
-    page.wait_for_function("() => document.querySelector('.hg-status').innerText.includes('7x7 window')", timeout=30_000)
-    print(f"page + first window {page.hg['loaded_s']:.1f} s; new picture {time.monotonic() - t0:.1f} s after the key press "
-          f"({len(first)} -> {len(new)} bytes)")
-    # the geodesic between the points in the coordinate boxes: drawn on the maps, with its image strips below
+    shot(page, shots, '01_plane_first_window')
+    # the zoom slider: one arrow key is one 1-2-5 step (1x -> 2x); P and Q move to 20% / 80% of the new window
+    readout = page.locator('.hg-zoom .widget-readout').first
+    assert readout.inner_text().strip() == '1x'
+    press_slider(page, '.hg-zoom')
+    assert readout.inner_text().strip() == '2x'
+    zoomed = wait_for_image(page, 'img.hg-plane-maps', differ_from=first)
+    wait_for_text(page, '.hg-status', '6x6 window computed')
+    lo, hi = 0.25, 0.75                                  # centre 0.5, side 1/2
+    pq = [box_value(page, c) for c in ('hg-pa', 'hg-pb', 'hg-qa', 'hg-qb')]
+    assert all(lo <= v <= hi for v in pq), pq
+    assert abs(pq[0] - 0.35) < 1e-9 and abs(pq[2] - 0.65) < 1e-9, pq
+    shot(page, shots, '02_plane_zoom_2x')
+    # Geodesic works in the zoomed window: strips appear, the status gives both lengths and the difference in percent
     assert not page.locator('img.hg-plane-strips').is_visible()
-    t0 = time.monotonic()
     page.locator('.hg-geodesic').click()
     wait_for_image(page, 'img.hg-plane-strips')
-    wait_for_image(page, 'img.hg-plane-maps', differ_from=new)
-    page.wait_for_function("() => document.querySelector('.hg-status').innerText.includes('geodesic')", timeout=30_000)
-    assert page.locator('img.hg-plane-strips').is_visible()
-    print(f"geodesic and strips {time.monotonic() - t0:.1f} s after the click; status: {_text(page, '.hg-status')!r}")
-    page.screenshot(path=str(tmp_path / 'plane_explorer.png'), full_page=True)
-    assert (tmp_path / 'plane_explorer.png').stat().st_size > 10_000
+    with_paths = wait_for_image(page, 'img.hg-plane-maps', differ_from=zoomed)
+    status = wait_for_text(page, '.hg-status', 'shorter')
+    assert re.search(r'geodesic [\d.e+-]+ vs straight line [\d.e+-]+', status), status
+    shot(page, shots, '03_plane_geodesic_after_zoom')
+    # clicking the picture (ipyevents): the first click sets P, the second Q and draws the paths between them
+    img = page.locator('img.hg-plane-maps')
+    box = img.bounding_box()
+    img.click(position=dict(x=0.22 * box['width'], y=0.40 * box['height']))
+    wait_for_text(page, '.hg-status', 'now click Q', timeout=30)
+    img.click(position=dict(x=0.42 * box['width'], y=0.62 * box['height']))
+    clicked = wait_for_image(page, 'img.hg-plane-maps', differ_from=with_paths)
+    wait_for_text(page, '.hg-status', 'shorter')
+    pq2 = [box_value(page, c) for c in ('hg-pa', 'hg-pb', 'hg-qa', 'hg-qb')]
+    assert pq2 != pq and all(lo <= v <= hi for v in pq2), pq2
+    shot(page, shots, '04_plane_points_by_clicking')
+    # a bad model path: the error is shown and the old picture is marked stale
+    model = page.locator('.hg-model input').first
+    model.fill('/no/such/model'); model.press('Enter')
+    wait_for_text(page, '.hg-status', 'does not exist')
+    wait_for_text(page, '.hg-stale-note', 'stale')
+    assert 'hg-stale' in (img.get_attribute('class') or '')
+    assert _img_bytes(page, 'img.hg-plane-maps') == clicked        # the last window that worked stays on the page
+    shot(page, shots, '05_plane_bad_model_stale')
 
-def test_phase_diagram_slice_slider(page, tmp_path):
-    first = wait_for_image(page, 'img.hg-pd-slice')
-    maps = wait_for_image(page, 'img.hg-pd-maps')
+def test_phase_diagram_slice_toggle_lands_mid_grid(page, shots):
+    slice0 = wait_for_image(page, 'img.hg-pd-slice')
+    maps0 = wait_for_image(page, 'img.hg-pd-maps')
     readout = page.locator('.hg-slice-at .widget-readout').first
-    before = readout.inner_text().strip()
+    at = lambda: float(readout.inner_text().strip())
+    assert abs(at()) < 1e-9, at()                                  # slices along T at the middle H cell
+    page.locator('.hg-pd-maps').scroll_into_view_if_needed()
+    shot(page, shots, '06_phase_diagram_along_T')
+    page.locator('.hg-slice-axis button', has_text='slice along H').click()
+    wait_for_image(page, 'img.hg-pd-slice', differ_from=slice0)
+    wait_for_image(page, 'img.hg-pd-maps', differ_from=maps0)
+    page.wait_for_timeout(1500)                                    # anything the browser would send back has arrived
+    assert abs(at() - 2.55) < 1e-9, at()                          # the middle of T in [1, 4] x 30 cells, not its edge 1.05
+    shot(page, shots, '07_phase_diagram_along_H_mid_grid')
+    before = wait_for_image(page, 'img.hg-pd-slice')
     press_slider(page, '.hg-slice-at')
-    assert readout.inner_text().strip() != before
-    wait_for_image(page, 'img.hg-pd-slice', differ_from=first)
-    wait_for_image(page, 'img.hg-pd-maps', differ_from=maps)     # the slice line moved on the maps too
-    page.locator('img.hg-pd-maps').scroll_into_view_if_needed()
-    page.screenshot(path=str(tmp_path / 'phase_diagram.png'), full_page=True)
+    assert abs(at() - 2.65) < 1e-9, at()
+    wait_for_image(page, 'img.hg-pd-slice', differ_from=before)
+    shot(page, shots, '08_phase_diagram_slider_moved')
