@@ -6,7 +6,11 @@
 from __future__ import annotations
 import hashlib
 import json
+import os
+import shutil
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +23,8 @@ from .core import (ParamGrid, atomic_path, check_int, child_seeds, clean_tempora
                           sha256_file, write_checked_json)
 
 # %% auto #0
-__all__ = ['detect_encoding', 'encode_samples', 'decode_samples', 'ising_sampler', 'tasep_exact_sampler', 'SampleBank']
+__all__ = ['PARTS', 'PART', 'detect_encoding', 'encode_samples', 'decode_samples', 'ising_sampler', 'tasep_exact_sampler',
+           'SampleBank', 'Processes', 'processes']
 
 # %% ../nbs/04_data.ipynb #51c7a1e1
 def detect_encoding(x:np.ndarray, # a batch of samples
@@ -180,6 +185,243 @@ def _check_batch(x:np.ndarray, # what the sampler returned for the batch
     if enc != 'raw' and not np.array_equal(decode_samples(encode_samples(x.reshape(-1, *x.shape[2:]), enc), enc, x.shape[2:]), x.reshape(-1, *x.shape[2:])):
         raise ValueError(f"sampler returned values outside the bank's '{enc}' encoding (fixed by its first batch) at grid points {idx.tolist()}")
 
+# %% ../nbs/04_data.ipynb #f8fe1081
+def _batch_points(b:int, # batch index
+                  batch_points:int, # grid points per batch
+                  n:int, # grid points in all
+                 ) -> np.ndarray:
+    "Flat grid indices of batch `b`"
+    return np.arange(b * batch_points, min((b + 1) * batch_points, n))
+
+def _todo(manifest:dict, # the bank's manifest
+          n:int, # grid points in all
+         ) -> list[int]:
+    "The batches holding a grid point that the manifest does not list yet"
+    bp = manifest['batch_points']
+    return [b for b in range(-(-n // bp)) if any(str(i) not in manifest['points'] for i in _batch_points(b, bp, n))]
+
+# %% ../nbs/04_data.ipynb #dfc29a78
+def _sample_into(folder:Path, # holds points/ and the record's file: the bank, or one process's part of it
+                 record:dict, # the manifest or a part's record (settings, layout, points), updated in place
+                 record_path:Path, # the file the record is written to after every batch
+                 sampler:Callable, # sampler(points (B,2), n, seed) -> (B, n, *sample_shape)
+                 grid:ParamGrid, # the bank's grid
+                 batches:list, # indices of the batches to sample
+                 bar, # progress bar (tqdm), advanced by the points of each batch
+                ):
+    "Sample `batches`, each with its own child seed: every point's file written atomically, then the record, after each batch"
+    bp, n = record['batch_points'], grid.n
+    seeds, pts = child_seeds(record['seed'], -(-n // bp)), grid.points
+    for b in batches:
+        idx = _batch_points(b, bp, n)
+        x = np.asarray(sampler(pts[idx], record['n_per_point'], seeds[b]))
+        _check_batch(x, idx, record)
+        for j, i in enumerate(idx):
+            path = folder / 'points' / f'{i:06d}.npy'
+            with atomic_path(path) as tmp:
+                np.save(tmp, encode_samples(x[j], record['encoding']), allow_pickle=False)
+                record['points'][str(i)] = dict(file=f'points/{i:06d}.npy', sha256=sha256_file(tmp))
+        write_checked_json(record_path, record)
+        bar.update(len(idx))
+
+# %% ../nbs/04_data.ipynb #3297454a
+@dataclass
+class Processes:
+    "The processes of one run: this one's index, their number and its device; collective steps over torch.distributed"
+    index:int=0 # this process's rank, 0 .. count - 1
+    count:int=1 # number of processes
+    device:object=None # this process's torch device under a launcher (None for a single process: the device rule applies)
+
+    @property
+    def is_main(self) -> bool:
+        "Whether this is process 0, the one that writes what the processes share"
+        return self.index == 0
+
+    def gather(self, obj, # a picklable object
+              ) -> list:
+        "`obj` of every process, in process order"
+        if self.count == 1: return [obj]
+        import torch.distributed as dist
+        out = [None] * self.count
+        dist.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj, # a picklable object (used on the main process only)
+                 ):
+        "The main process's `obj`, in every process"
+        if self.count == 1: return obj
+        import torch.distributed as dist
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def sum(self, x:float, # this process's number
+           ) -> float:
+        "The sum of `x` over the processes, in float64"
+        if self.count == 1: return float(x)
+        import torch, torch.distributed as dist
+        t = torch.tensor([float(x)], dtype=torch.float64, device=self.device if getattr(self.device, 'type', 'cpu') == 'cuda' else 'cpu')
+        dist.all_reduce(t)
+        return float(t.item())
+
+    def main_first(self, fn:Callable, # () -> a picklable result; runs on the main process only
+                  ):
+        "`fn()` run by the main process, its result returned in every process; an exception it raises is raised in every process"
+        res = err = None
+        if self.is_main:
+            try: res = fn()
+            except Exception as e: err = e
+        if self.count > 1: res, err = self.broadcast((res, err))
+        if err is not None: raise err
+        return res
+
+    def raise_any(self, err:BaseException|None, # what this process raised (None: nothing)
+                 ):
+        "Raise, in every process, the first exception any process reports here; return if none did"
+        for k, e in enumerate(self.gather(err)):
+            if e is None: continue
+            if k != self.index: e.add_note(f"raised in process {k} of {self.count}")
+            raise e
+
+# %% ../nbs/04_data.ipynb #6e6c19a8
+def processes() -> Processes:
+    "This run's processes: several under `accelerate launch` or `torchrun` (WORLD_SIZE > 1), joined by accelerate's process group (gloo on CPUs, NCCL on GPUs); else this one"
+    world = os.environ.get('WORLD_SIZE', '1')
+    if not world.isdigit(): raise ValueError(f"the environment variable WORLD_SIZE must be a number of processes, got {world!r}")
+    if int(world) <= 1: return Processes()
+    import torch
+    from accelerate import PartialState
+    cpu = not torch.cuda.is_available() or os.environ.get('ACCELERATE_USE_CPU', '').lower() in ('1', 'true', 'yes')
+    st = PartialState(cpu=cpu)
+    return Processes(st.process_index, st.num_processes, torch.device('cpu') if st.device.type == 'cpu' else st.device)
+
+# %% ../nbs/04_data.ipynb #3c14c61c
+PARTS = 'parts'   # the folder, inside a bank's, of the parts written by the processes of a run
+PART = 'part.json'   # a part's checksummed record
+
+def _settings_hash(head:dict, # a bank's settings (`_bank_head`)
+                  ) -> str:
+    "SHA-256 of a bank's settings: names the run a part belongs to"
+    return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()
+
+def _read_part(folder:Path, # a part's folder, root/parts/<index>
+               manifest:dict, # the bank's manifest: its settings and, once known, its layout
+              ) -> dict:
+    "The part's record, refused (ValueError naming its file) unless it was made with the bank's settings and layout"
+    p = folder / PART
+    part = read_checked_json(p, what='SampleBank part')
+    want, got = _settings_hash({k: manifest[k] for k in _HEAD}), part.get('settings_hash')
+    if got != want:
+        diff = [_ARG_NAMES.get(k, k) for k in _HEAD if part.get(k) != manifest[k]] or ['settings']
+        raise ValueError(f"SampleBank part {p} was made with different {', '.join(diff)} (settings hash {str(got)[:12]}..., this bank's "
+                         f"{want[:12]}...): parts of different runs are never mixed into one bank; move the part away or use another folder")
+    clash = [k for k in _LAYOUT if None not in (manifest[k], part.get(k)) and manifest[k] != part.get(k)]
+    if clash: raise ValueError(f"SampleBank part {p} holds samples of another {', '.join(clash)} than the bank's "
+                               f"({ {k: part.get(k) for k in clash} } != { {k: manifest[k] for k in clash} })")
+    return part
+
+# %% ../nbs/04_data.ipynb #a4aa8424
+def _adopt_point(root:Path, # the bank's folder
+                 folder:Path, # the part's folder
+                 i:str, rec:dict, # a grid point's entry in the part's record
+                 manifest:dict, # the bank's manifest, updated in place
+                ) -> int:
+    "Move grid point `i` of a part into the bank (1), or 0 if the manifest lists it already with the same checksum; ValueError naming the file otherwise"
+    p, n = folder / PART, int(np.prod(manifest['grid']['shape']))
+    sha = rec.get('sha256') if isinstance(rec, dict) else None
+    if not (isinstance(i, str) and i.isdigit() and int(i) < n and isinstance(sha, str)):
+        raise ValueError(f"SampleBank part {p} names grid point {i!r} with the entry {rec!r}: not a checksummed point of this {n}-point grid")
+    k = int(i)
+    if str(k) in manifest['points']:
+        if manifest['points'][str(k)]['sha256'] == sha: return 0
+        raise ValueError(f"SampleBank part {p} holds other samples of grid point {k} than the bank does; refusing to mix them")
+    src, dst = folder / 'points' / f'{k:06d}.npy', root / 'points' / f'{k:06d}.npy'
+    if src.is_file():
+        if sha256_file(src) != sha: raise ValueError(f"SampleBank file {src} is corrupted or truncated: its SHA-256 does not match {p}")
+        os.replace(src, dst)
+    elif not (dst.is_file() and sha256_file(dst) == sha): raise ValueError(f"SampleBank file {src}, listed in {p}, is missing")
+    manifest['points'][str(k)] = dict(file=f'points/{k:06d}.npy', sha256=sha)
+    return 1
+
+def _assemble_parts(root:Path, # the bank's folder, whose lock the caller holds
+                    manifest:dict, # its manifest, updated in place and written if a part was taken in
+                   ) -> int:
+    "Take the parts in root/parts into the bank: every part checked first, then its files moved and listed; the number of points taken in"
+    top = root / PARTS
+    folders = sorted(d for d in top.iterdir() if d.is_dir()) if top.is_dir() else []
+    moved = 0
+    with ExitStack() as locks:
+        for d in folders: locks.enter_context(folder_lock(d))   # a part a live process writes: FolderLocked naming it
+        parts = {d: _read_part(d, manifest) for d in folders if (d / PART).is_file()}   # every part checked before any file moves
+        layouts = {json.dumps([p.get(k) for k in _LAYOUT]): d / PART for d, p in parts.items() if p.get('encoding') is not None}
+        if len(layouts) > 1: raise ValueError(f"SampleBank parts {', '.join(map(str, layouts.values()))} hold samples of different shapes, dtypes or encodings")
+        for d, part in parts.items():
+            if manifest['encoding'] is None and part.get('encoding') is not None: manifest.update({k: part[k] for k in _LAYOUT})
+            for i, rec in part['points'].items(): moved += _adopt_point(root, d, i, rec, manifest)
+        if parts: write_checked_json(root / SampleBank.MANIFEST, manifest)
+    for d in folders: shutil.rmtree(d)   # taken in; a folder without a record holds only files no record vouches for
+    if top.is_dir() and not any(top.iterdir()): top.rmdir()
+    return moved
+
+# %% ../nbs/04_data.ipynb #52ee1fa9
+def _open_bank(root:Path, # the bank's folder, whose lock the caller holds
+               head:dict, # the run's settings (`_bank_head`)
+              ) -> tuple[dict, list]:
+    "Remove dead writers' temporaries, open or start the manifest, take in finished parts: (manifest, batches still to sample)"
+    clean_temporaries(root / 'points')
+    manifest = _open_manifest(root, head)
+    (root / 'points').mkdir(exist_ok=True)
+    _assemble_parts(root, manifest)
+    return manifest, _todo(manifest, int(np.prod(head['grid']['shape'])))
+
+# %% ../nbs/04_data.ipynb #3111b714
+def _sample_part(root:Path, # the bank's folder; its manifest was written by the main process
+                 grid:ParamGrid, sampler:Callable, # as given to `SampleBank.generate`
+                 head:dict, # the run's settings (`_bank_head`)
+                 layout:dict, # sample_shape, encoding and dtype fixed by the bank's first batch
+                 batches:list, # this process's batches
+                 procs:Processes, # this process among the run's
+                 progress:bool, # progress bar (main process only)
+                ):
+    "Sample `batches` into this process's part root/parts/<index>, holding its lock; its checksummed record rewritten after every batch"
+    if not batches: return
+    if not (root / SampleBank.MANIFEST).is_file():
+        raise ValueError(f"process {procs.index} of {procs.count} does not see {root / SampleBank.MANIFEST}, which the main process wrote: "
+                         "the bank's folder must be on a file system that every process shares")
+    folder = root / PARTS / f'{procs.index:05d}'
+    with folder_lock(folder):
+        clean_temporaries(folder / 'points')
+        (folder / 'points').mkdir(exist_ok=True)
+        part = dict(format=1, part=procs.index, settings_hash=_settings_hash(head), **head, **layout, points={})
+        n = sum(len(_batch_points(b, head['batch_points'], grid.n)) for b in batches)
+        with tqdm(total=n, disable=not (progress and procs.is_main), unit='point', desc=f'SampleBank, process 1 of {procs.count}') as bar:
+            _sample_into(folder, part, folder / PART, sampler, grid, batches, bar)
+
+# %% ../nbs/04_data.ipynb #7a3c13b2
+def _generate_across(root:Path, grid:ParamGrid, sampler:Callable, # as given to `SampleBank.generate`
+                     head:dict, # the run's settings (`_bank_head`)
+                     procs:Processes, # the run's processes (several)
+                     *,
+                     wait:bool|float, progress:bool, # as given to `SampleBank.generate`
+                    ):
+    "`SampleBank.generate` in one of several processes: the main process opens the bank and samples its first batch, each process its share of the rest into its part, the main process takes the parts in"
+    roots = procs.gather(str(root.resolve()))
+    if len(set(roots)) > 1:
+        raise ValueError(f"the processes name different bank folders ({', '.join(sorted(set(roots)))}): all must write into one folder that "
+                         "every process sees (a temporary folder differs from process to process: name a shared one)")
+    with ExitStack() as held:   # the main process holds the bank's lock from the start to the end
+        def start():
+            held.enter_context(folder_lock(root, wait=wait))
+            manifest, todo = _open_bank(root, head)
+            with tqdm(disable=True) as bar: _sample_into(root, manifest, root / SampleBank.MANIFEST, sampler, grid, todo[:1], bar)
+            return {k: manifest[k] for k in _LAYOUT}, todo[1:]
+        layout, todo = procs.main_first(start)
+        err = None
+        try: _sample_part(root, grid, sampler, head, layout, todo[procs.index::procs.count], procs, progress)
+        except Exception as e: err = e
+        procs.raise_any(err)
+        procs.main_first(lambda: _assemble_parts(root, _open_manifest(root, head)))
+
 # %% ../nbs/04_data.ipynb #bd5307ef
 @patch(cls_method=True)
 def generate(cls:SampleBank, root, # folder to write (created, or resumed if it holds a matching bank)
@@ -193,32 +435,19 @@ def generate(cls:SampleBank, root, # folder to write (created, or resumed if it 
               progress:bool=True, # show a progress bar
               wait:bool|float=False, # if another run is writing into `root`: False refuses at once, True waits, a number waits that many seconds
              ) -> 'SampleBank':
-    "Generate (or resume generating) `n_samples` samples at every point of `grid` into the folder `root`, holding its lock"
+    "Generate (or resume generating) `n_samples` samples at every point of `grid` into the folder `root`, holding its lock; under `accelerate launch`, spread over the processes"
     head = _bank_head(grid, sampler, n_samples, seed, batch_points, settings)
     root = Path(root)
     if root.exists() and not root.is_dir(): raise ValueError(f"root {str(root)!r} is a file, not a folder")
+    procs = processes()
+    if procs.count > 1:
+        _generate_across(root, grid, sampler, head, procs, wait=wait, progress=progress)
+        return cls(root)
     with folder_lock(root, wait=wait):
-        clean_temporaries(root / 'points')
-        manifest = _open_manifest(root, head)
-        (root / 'points').mkdir(exist_ok=True)
-        n_batches = -(-grid.n // batch_points)
-        seeds = child_seeds(seed, n_batches)
-        todo = [b for b in range(n_batches)
-                if any(str(i) not in manifest['points'] for i in range(b * batch_points, min((b + 1) * batch_points, grid.n)))]
-        pts = grid.points
-        with tqdm(total=grid.n, initial=grid.n - sum(min((b + 1) * batch_points, grid.n) - b * batch_points for b in todo),
-                  unit='point', disable=not progress, desc='SampleBank') as bar:
-            for b in todo:
-                idx = np.arange(b * batch_points, min((b + 1) * batch_points, grid.n))
-                x = np.asarray(sampler(pts[idx], n_samples, seeds[b]))
-                _check_batch(x, idx, manifest)
-                for j, i in enumerate(idx):
-                    path = root / 'points' / f'{i:06d}.npy'
-                    with atomic_path(path) as tmp:
-                        np.save(tmp, encode_samples(x[j], manifest['encoding']), allow_pickle=False)
-                        manifest['points'][str(i)] = dict(file=f'points/{i:06d}.npy', sha256=sha256_file(tmp))
-                write_checked_json(root / cls.MANIFEST, manifest)
-                bar.update(len(idx))
+        manifest, todo = _open_bank(root, head)
+        left = sum(len(_batch_points(b, batch_points, grid.n)) for b in todo)
+        with tqdm(total=grid.n, initial=grid.n - left, unit='point', disable=not progress, desc='SampleBank') as bar:
+            _sample_into(root, manifest, root / cls.MANIFEST, sampler, grid, todo, bar)
     return cls(root)
 
 # %% ../nbs/04_data.ipynb #ba88ad8a

@@ -8,7 +8,7 @@ import hashlib
 import json
 import math
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .core import (ParamGrid, CoordMap, check_int, check_positive, child_seeds, folder_lock, load_checked_tensors,
                           resolve_device, save_checked_tensors)
-from .data import SampleBank
+from .data import Processes, SampleBank, processes
 
 # %% auto #0
 __all__ = ['CHECKPOINT', 'LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'SmoothHead', 'PosteriorNet', 'check_bank_grid',
@@ -170,13 +170,28 @@ def _cell_samples(x:torch.Tensor, idx:np.ndarray) -> torch.Tensor:
     return x[torch.arange(G, device=x.device)[:, None], torch.as_tensor(np.array(idx), device=x.device)].reshape(-1, *x.shape[2:])
 
 # %% ../nbs/05_posterior.ipynb #c26b887b
+def _bundle_indices(G:int, # cells of the grid
+                    idx:np.ndarray, # (G, m) allowed sample indices of every cell
+                    bundle_size:int, n:int, # samples per bundle, bundles
+                    rng:np.random.Generator, # the draws
+                    nbrs:list|None=None, # per cell, the cells a bundle's samples may come from (None: the cell itself)
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Source cells (n, bundle_size), sample indices (n, bundle_size) and labels (n,) of n bundles whose labels are uniform over the cells"
+    lab = rng.integers(0, G, size=n)
+    src = np.repeat(lab[:, None], bundle_size, 1) if nbrs is None else np.stack([rng.choice(nbrs[l], size=bundle_size) for l in lab])
+    return src, idx[src, rng.integers(0, idx.shape[1], size=src.shape)], lab
+
+def _gather(x:torch.Tensor, # a bank tensor (G, n, *shape)
+            src:np.ndarray, pick:np.ndarray, lab:np.ndarray, # from `_bundle_indices`
+            rows=slice(None), # which of the bundles (one process's share)
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    "The bundles `rows` of the drawn indices, (B, bundle_size, *shape), and their labels, on x's device"
+    t = lambda a: torch.as_tensor(a[rows], device=x.device)
+    return x[t(src), t(pick)], t(lab)
+
 def _draw_bundles(x:torch.Tensor, idx:np.ndarray, bundle_size:int, n:int, rng:np.random.Generator):
     "n bundles of `bundle_size` samples from cells drawn uniformly, each sample from the allowed indices idx (G, m) of its cell: (bundles, labels)"
-    G = x.shape[0]
-    lab = rng.integers(0, G, size=n)
-    pick = idx[lab[:, None], rng.integers(0, idx.shape[1], size=(n, bundle_size))]
-    lab_t = torch.as_tensor(lab, device=x.device)
-    return x[lab_t[:, None], torch.as_tensor(pick, device=x.device)], lab_t
+    return _gather(x, *_bundle_indices(x.shape[0], idx, bundle_size, n, rng))
 
 # %% ../nbs/05_posterior.ipynb #56687ba9
 def _flat_state(opt:torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -257,33 +272,35 @@ def _save_checkpoint(ck:Path, # checkpoint folder
     save_checked_tensors(ck / CHECKPOINT, tensors, dict(state, optimizer=om, scheduler=sched.state_dict(), hessgeo_version=__version__))
 
 # %% ../nbs/05_posterior.ipynb #9e4e480c
-def _train_epoch(net:PosteriorNet, opt:torch.optim.Optimizer, sched, # trained in place
+def _train_epoch(model:nn.Module, opt:torch.optim.Optimizer, sched, # trained in place (the network, or its DistributedDataParallel wrapper)
                  x:torch.Tensor, # the bank's samples (G, n, *sample_shape), on the network's device
                  tr:np.ndarray, # (G, m) training sample indices per cell
                  bundle_size:int, batch_size:int, steps:int, # samples per bundle, bundles per step, steps
-                 rng:np.random.Generator, # the epoch's draws
+                 rng:np.random.Generator, # the epoch's draws (the same in every process)
                  nbrs:list|None=None, # per cell, the cells a bundle's samples may come from (None: the cell itself)
+                 procs:Processes=Processes(), # the run's processes: each takes every count-th bundle of a step
                 ) -> float:
-    "One epoch of Adam steps on bundles drawn from the training samples; the mean training NLL"
-    G, run = x.shape[0], 0.0
+    "One epoch of Adam steps on bundles drawn from the training samples, each step's bundles shared out over the processes; the mean training NLL"
+    run, rows = 0.0, slice(procs.index, None, procs.count)
     for _ in range(steps):
-        if nbrs is not None:
-            lab = rng.integers(0, G, size=batch_size)
-            src = np.stack([rng.choice(nbrs[l], size=bundle_size) for l in lab])
-            pick = tr[src, rng.integers(0, tr.shape[1], size=src.shape)]
-            xb, yb = x[torch.as_tensor(src, device=x.device), torch.as_tensor(pick, device=x.device)], torch.as_tensor(lab, device=x.device)
-        else: xb, yb = _draw_bundles(x, tr, bundle_size, batch_size, rng)
-        loss = nn.functional.nll_loss(net(xb), yb)
+        xb, yb = _gather(x, *_bundle_indices(x.shape[0], tr, bundle_size, batch_size, rng, nbrs), rows)
+        # the processes' gradients are averaged: this scale makes their mean the gradient of the whole step's mean NLL
+        loss = nn.functional.nll_loss(model(xb), yb, reduction='sum') * (procs.count / batch_size)
         opt.zero_grad(); loss.backward(); opt.step(); sched.step()
         run += loss.item()
-    return run / steps
+    return procs.sum(run) / (procs.count * steps)
 
-def _val_nll(net:PosteriorNet, val_b:torch.Tensor, val_l:torch.Tensor, chunk:int=2048) -> float:
-    "Mean NLL of the validation bundles `val_b` with labels `val_l`, `chunk` bundles at a time; the network is left training"
+def _val_nll(net:PosteriorNet, # the network (not its wrapper)
+             val_b:torch.Tensor, val_l:torch.Tensor, # this process's validation bundles and labels
+             n:int, # validation bundles over all processes
+             procs:Processes=Processes(), # the run's processes
+             chunk:int=2048, # bundles per forward pass (memory only)
+            ) -> float:
+    "Mean NLL of the validation bundles of all processes, `chunk` bundles at a time; the network is left training"
     net.eval()
     with torch.no_grad():
         tot = sum(-net(val_b[a:a + chunk]).gather(1, val_l[a:a + chunk, None]).sum().item() for a in range(0, len(val_b), chunk))
-    net.train(); return tot / len(val_b)
+    net.train(); return procs.sum(tot) / n
 
 # %% ../nbs/05_posterior.ipynb #83d7328e
 def train_posterior(net:PosteriorNet, # the network (trained in place; ends holding the best validation weights)
@@ -293,52 +310,57 @@ def train_posterior(net:PosteriorNet, # the network (trained in place; ends hold
                     radius:int=0, # draw a bundle's samples from cells within this Chebyshev radius of its label (0: the cell itself)
                     epochs:int=30, # maximum epochs
                     steps_per_epoch:int|None=None, # optimiser steps per epoch (default: one pass over the training samples)
-                    batch_size:int=512, # bundles per step
+                    batch_size:int=512, # bundles per step (under a launcher: per step of all processes together)
                     lr:float=2e-3, # peak Adam learning rate (cosine decay over `epochs`)
                     val_fraction:float=0.2, # share of each cell's samples held out (split by sample)
                     n_val:int|None=None, # validation bundles (default: all held-out samples once, in bundles of `bundle_size`)
                     patience:int=4, # stop after this many epochs without a better validation NLL
                     checkpoint:str|Path|None=None, # folder to checkpoint to after every epoch and resume from (locked while training)
                     seed:int=0, # seed of the split and of the draws (epoch e uses its own child seed: resumable exactly)
-                    device=None, # torch device (`resolve_device`: None is CUDA when available, else the CPU)
-                    progress:bool=True, # show a progress bar
-                    callback=None, # called as callback(epoch, history) after each epoch's checkpoint is written
+                    device=None, # torch device (`resolve_device`: None is CUDA when available, else the CPU; under a launcher, the process's own)
+                    progress:bool=True, # show a progress bar (the main process's)
+                    callback=None, # called as callback(epoch, history) after each epoch's checkpoint is written, in every process
                     sample_split:tuple|None=None, # (train_idx, val_idx), each (G, m), instead of a random split by `val_fraction`
                    ) -> TrainResult:
-    "Train a PosteriorNet by cross-entropy on bundles from a SampleBank, with validation, early stopping and checksummed checkpoints"
+    "Train a PosteriorNet by cross-entropy on bundles from a SampleBank, with validation, early stopping and checksummed checkpoints; data-parallel under `accelerate launch`"
     check_bank_grid(net, bank)
     bundle_size, epochs = check_int('bundle_size', bundle_size, min=1), check_int('epochs', epochs, min=1)
     batch_size, radius = check_int('batch_size', batch_size, min=1), check_int('radius', radius, min=0)
     patience, seed = check_int('patience', patience, min=1), check_int('seed', seed, min=0)
     lr, n_val = float(check_positive('lr', lr)), None if n_val is None else check_int('n_val', n_val, min=1)
-    device = resolve_device(device)
+    procs = processes()
+    if batch_size < procs.count: raise ValueError(f"batch_size={batch_size} bundles cannot be shared out over {procs.count} processes")
+    device = resolve_device(procs.device if device is None and procs.count > 1 else device)
     ck = Path(checkpoint) if checkpoint is not None else None
     if ck is not None and ck.exists() and not ck.is_dir(): raise ValueError(f"checkpoint {str(ck)!r} is a file; give a folder")
-    with folder_lock(ck) if ck is not None else nullcontext():
+    with ExitStack() as held:
+        if ck is not None: procs.main_first(lambda: held.enter_context(folder_lock(ck)))   # the main process writes the checkpoints
         net.to(device)
         x = _bank_tensor(bank, device)
         tr, va = bank.split(val_fraction, seed=seed) if sample_split is None else (np.asarray(sample_split[0]), np.asarray(sample_split[1]))
         if va.shape[1] < bundle_size: raise ValueError(f"val_fraction={val_fraction} leaves {va.shape[1]} held-out samples per cell, fewer than bundle_size={bundle_size}")
         G = bank.grid.n
         spe = check_int('steps_per_epoch', steps_per_epoch, min=1) if steps_per_epoch else max(1, G * tr.shape[1] // (bundle_size * batch_size))
-        val_b, val_l = _draw_bundles(x, va, bundle_size, n_val or G * (va.shape[1] // bundle_size), np.random.default_rng([seed, 1]))
+        n_v = n_val or G * (va.shape[1] // bundle_size)
+        val_b, val_l = _gather(x, *_bundle_indices(G, va, bundle_size, n_v, np.random.default_rng([seed, 1])), slice(procs.index, None, procs.count))
         nbrs = [bank.grid.neighbours(i, radius) for i in range(G)] if radius else None
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s / (epochs * spe), 1))))
         cfg = _config(net, bank, tr, va, epochs=epochs, bundle_size=bundle_size, radius=radius, val_fraction=val_fraction, n_val=n_val,
                       patience=patience, batch_size=batch_size, lr=lr, seed=seed, steps_per_epoch=spe)
         history, best, best_epoch, start, best_state = _resume(ck, cfg, net, opt, sched)
+        model = net if procs.count == 1 else nn.parallel.DistributedDataParallel(net, device_ids=None)
         seeds, stopped = child_seeds(seed, epochs), False
-        with tqdm(total=epochs, initial=start, disable=not progress, desc='train posterior', unit='epoch') as bar:
+        with tqdm(total=epochs, initial=start, disable=not (progress and procs.is_main), desc='train posterior', unit='epoch') as bar:
             for ep in range(start, epochs):
                 if ep - best_epoch >= patience and best_epoch > 0: stopped = True; break
                 t0 = time.time()
-                train_nll = _train_epoch(net, opt, sched, x, tr, bundle_size, batch_size, spe, np.random.default_rng(seeds[ep]), nbrs)
-                v = _val_nll(net, val_b, val_l)
+                train_nll = _train_epoch(model, opt, sched, x, tr, bundle_size, batch_size, spe, np.random.default_rng(seeds[ep]), nbrs, procs)
+                v = _val_nll(net, val_b, val_l, n_v, procs)
                 history.append(dict(epoch=ep + 1, train_nll=train_nll, val_nll=v, seconds=time.time() - t0))
                 if v < best: best, best_epoch, best_state = v, ep + 1, {k: t.detach().clone() for k, t in net.state_dict().items()}
                 bar.update(); bar.set_postfix(val_nll=f"{v:.4f}", best=f"{best:.4f}")
-                if ck is not None:
+                if ck is not None and procs.is_main:
                     _save_checkpoint(ck, net, best_state, opt, sched, dict(config=cfg, epoch=ep + 1, history=history, best_val_nll=best, best_epoch=best_epoch))
                 if callback is not None: callback(ep + 1, history)
     net.load_state_dict(best_state); net.eval()
