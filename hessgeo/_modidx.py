@@ -589,8 +589,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'hessgeo.plots.label_axes': ('plots.html#label_axes', 'hessgeo/plots.py'),
                                'hessgeo.plots.mark_ising_phases': ('plots.html#mark_ising_phases', 'hessgeo/plots.py'),
                                'hessgeo.plots.mark_tasep_phases': ('plots.html#mark_tasep_phases', 'hessgeo/plots.py'),
-                               'hessgeo.plots.metric_titles': ('plots.html#metric_titles', 'hessgeo/plots.py'),
-                               'hessgeo.plots.metric_unit': ('plots.html#metric_unit', 'hessgeo/plots.py'),
                                'hessgeo.plots.new_axes': ('plots.html#new_axes', 'hessgeo/plots.py'),
                                'hessgeo.plots.new_figure': ('plots.html#new_figure', 'hessgeo/plots.py'),
                                'hessgeo.plots.plot_comparison': ('plots.html#plot_comparison', 'hessgeo/plots.py'),

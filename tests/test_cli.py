@@ -47,7 +47,8 @@ def test_ising_thermo_bad_input_names_the_value(tmp_path, args, bad):
 
 def test_ising_method_tiny_run_writes_maps_and_errors(tmp_path):
     out = tmp_path / 'm'
-    r = run('ising', '--size', '4', '--n-t', '5', '--n-h', '4', '--n-samples', '64', '--epochs', '2', '--baselines', '--classifim-steps', '100', '--out', str(out), '--quiet')
+    r = run('ising', '--size', '4', '--n-t', '5', '--n-h', '4', '--n-samples', '64', '--epochs', '2', '--fit-steps', '100', '--fit-lbfgs-steps', '50',
+            '--baselines', '--classifim-steps', '100', '--out', str(out), '--quiet')
     assert r.returncode == 0, r.stderr[-3000:]
     for f in ('ising_metric.png', 'ising_phase_diagram.png'): assert (out / f).stat().st_size > 10_000, f
     res = json.loads((out / 'ising_results.json').read_text())
@@ -57,7 +58,7 @@ def test_ising_method_tiny_run_writes_maps_and_errors(tmp_path):
 
 
 @pytest.mark.parametrize('job, args, bad', [('ising', ['--size', '7'], '7'), ('ising', ['--n-samples', '60'], '60'),
-                                            ('tasep', ['--length', '30'], '30'), ('tasep', ['--b-min', '-0.5'], '-0.5')])
+                                            ('tasep', ['--size', '30'], '30'), ('tasep', ['--b-min', '-0.5'], '-0.5')])
 def test_method_jobs_bad_input_names_the_value(tmp_path, job, args, bad):
     r = run(job, *args, '--out', str(tmp_path), '--quiet')
     assert r.returncode == 2 and 'error' in r.stderr and bad in r.stderr, r.stderr
@@ -78,7 +79,7 @@ def test_each_job_has_help():
 
 def test_diffusion_tiny_plane_writes_maps_and_resumes(tmp_path):
     out = tmp_path / 'd'
-    args = ('diffusion', '--grid', '4', '--steps', '3', '--fit-steps', '30', '--out', str(out), '--quiet')
+    args = ('diffusion', '--n-grid', '4', '--steps', '3', '--fit-steps', '30', '--out', str(out), '--quiet')
     r = run(*args)
     assert r.returncode == 0, r.stderr
     for f in ('diffusion_mosaic.png', 'diffusion_phases.png', 'diffusion_metric.png', 'diffusion_lipschitz.png'):
@@ -93,7 +94,7 @@ def test_diffusion_tiny_plane_writes_maps_and_resumes(tmp_path):
     r2 = run(*args)
     assert r2.returncode == 0, r2.stderr
     np.testing.assert_array_equal(np.load(out / 'diffusion_plane.npz')['images'], a['images'])
-    r3 = run('diffusion', '--grid', '4', '--steps', '4', '--out', str(out), '--quiet')
+    r3 = run('diffusion', '--n-grid', '4', '--steps', '4', '--out', str(out), '--quiet')
     assert r3.returncode == 2 and 'different settings (steps)' in r3.stderr
 
 
@@ -101,7 +102,7 @@ def _no_nan(c): raise ValueError(f"results file holds the non-standard JSON cons
 
 
 def test_localgeo_tiny_plane(tmp_path):
-    r = run('localgeo', '--grid', '3', '--steps', '2', '--p', '2', '--fit-steps', '20', '--out', str(tmp_path), '--quiet')
+    r = run('localgeo', '--n-grid', '3', '--steps', '2', '--p', '2', '--fit-steps', '20', '--out', str(tmp_path), '--quiet')
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / 'localgeo_results.json').read_text(), parse_constant=_no_nan)   # strict JSON
     assert res['P'] == 2 and res['grid'] == [3, 3]
@@ -124,7 +125,7 @@ def test_salad_small_set(tmp_path):
     assert 'digit encoder' in r.stdout
 
 
-@pytest.mark.parametrize('args, bad', [(['diffusion', '--grid', '2'], '2'), (['diffusion', '--steps', '0'], '0'),
+@pytest.mark.parametrize('args, bad', [(['diffusion', '--n-grid', '2'], '2'), (['diffusion', '--steps', '0'], '0'),
                                        (['localgeo', '--p', '300'], '300'), (['localgeo', '--radius', '-1'], '-1'),
                                        (['salad', '--metric', 'manhattan'], 'manhattan'),
                                        (['salad', '--clip-dir', '/nonexistent/clip'], '/nonexistent/clip'),
