@@ -31,6 +31,7 @@ which other work on the machine lowers.
 """
 from __future__ import annotations
 import argparse
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,13 +42,17 @@ GPUS = (1, 8, 64)
 PAPER_LATTICES = 5.4e5
 
 
-def load_records(folder=RESULTS) -> list[dict]:
+def load_records(folder=RESULTS, # folder of the records
+                ) -> list[dict]:
     "Every full-size benchmark record in `folder`, oldest first (records of --quick runs are left out)"
     recs = [json.loads(p.read_text()) for p in sorted(Path(folder).glob('*.json'))]
     return sorted((r for r in recs if not r.get('quick') and 'machine' in r), key=lambda r: r['machine']['finished'])
 
 
-def latest(records:list, benchmark:str, key:str):
+def latest(records:list, # benchmark records (`load_records`)
+           benchmark:str, # a benchmark's name
+           key:str, # dotted path into the record's results
+          ):
     "(value, record) of the newest record of `benchmark` or a variant (`<benchmark>_...`) with a value at the dotted `key`"
     for r in reversed(records):
         if r['benchmark'] != benchmark and not r['benchmark'].startswith(benchmark + '_'): continue
@@ -67,9 +72,11 @@ def ising_work() -> dict:
     return dict(preset=p, points=points, lattices=points * p.n_samples, spin_updates=float(updates))
 
 
-def posterior_work(ising:dict) -> dict:
+@functools.lru_cache(maxsize=None)
+def posterior_work() -> dict:
     "FLOPs of training the Ising study's network on the paper-size run: every epoch, its training steps and its validation pass"
     from posterior_epoch import step_flops
+    ising = ising_work()
     p = ising['preset']
     f = step_flops(p.grid, p.size, p.features)
     n_val = round(0.2 * p.n_samples) * ising['points']   # `SampleBank.split` holds out round(0.2 n) of each point's samples
@@ -80,7 +87,10 @@ def posterior_work(ising:dict) -> dict:
     return dict(epochs=p.epochs, flops=float(p.epochs * epoch), flops_per_epoch=float(epoch), n_train=n_train, n_val=n_val)
 
 
-def sd_work(side:int=100, steps:int=50, guidance:bool=True) -> dict:
+def sd_work(side:int=100, # images per side of the plane
+            steps:int=50, # DDIM steps per image
+            guidance:bool=True, # classifier-free guidance: two UNet evaluations per step
+           ) -> dict:
     "UNet evaluations of a side x side Stable-Diffusion plane (two per DDIM step with classifier-free guidance)"
     return dict(images=side * side, ddim_steps=side * side * steps, unet_evaluations=float(side * side * steps * (2 if guidance else 1)))
 
@@ -97,19 +107,30 @@ class Row:
     gpu_source:str|None  # the record behind the GPU figure, or the command that makes it
 
     @property
-    def core_hours(self) -> float|None: return None if self.cpu_per_core is None else self.work / self.cpu_per_core / 3600
-    def wall_seconds(self, n:int) -> float|None: return None if self.gpu is None else self.work / (n * self.gpu)
+    def core_hours(self) -> float|None:
+        "CPU core-hours of the work (None without a CPU figure)"
+        return None if self.cpu_per_core is None else self.work / self.cpu_per_core / 3600
+    def wall_seconds(self, n:int, # GPUs
+                    ) -> float|None:
+        "Wall time of the work split evenly over `n` GPUs (None without a GPU figure)"
+        return None if self.gpu is None else self.work / (n * self.gpu)
 
 
-def source(rec, missing:str, basis:str='') -> str:
+def source(rec, # the record behind a figure, or None
+           missing:str, # the command that measures it
+           basis:str='', # how the record measured it
+          ) -> str:
     "Where a figure comes from: its record's command, time, device and threads, and how it was measured; or the command to run"
     if rec is None: return f"not measured: run `{missing}`"
     m = rec['machine']
-    return (f"`{rec['command']}`, finished {m['finished']} on {m['device_name']} ({m['threads']} threads of {m['cpu_count']} CPUs)"
+    return (f"`{rec['command']}`, finished {m['finished']} on {m['device_name']} ({m['threads']} thread{'s' if m['threads'] != 1 else ''} of {m['cpu_count']} CPUs)"
             f"{'; ' + basis if basis else ''}")
 
 
-def figure(records:list, benchmark:str, key:str, command:str, *,
+def figure(records:list, # benchmark records
+           benchmark:str, key:str, # which benchmark, and the dotted path of the figure in its results
+           command:str, # the command that measures it
+           *,
            per_thread:bool=False, # divide the figure by the record's threads (a wall-clock figure of several threads)
            basis=lambda rec: '', # how the record measured it, for the note
            accept=lambda rec: True, # which records may give the figure
@@ -121,16 +142,18 @@ def figure(records:list, benchmark:str, key:str, command:str, *,
     return None, source(None, command)
 
 
-def full_sd(rec:dict) -> bool:
+def full_sd(rec:dict, # a diffusion_plane record
+           ) -> bool:
     "Whether a diffusion_plane record's CPU smoke ran the full-size SD v1.x UNet (not the small one)"
     smoke = (rec['results'].get('cpu_smoke') or {}).get('sd_unet_one_forward') or {}
     return smoke.get('variant') == 'full SD v1.x size'
 
 
-def plan(records:list) -> list[Row]:
+def plan(records:list, # benchmark records (`load_records`)
+        ) -> list[Row]:
     "The rows of the planning table from the benchmark records"
     ising = ising_work()
-    post, sd, p = posterior_work(ising), sd_work(), ising['preset']
+    post, sd, p = posterior_work(), sd_work(), ising['preset']
     wall = lambda rec: 'wall-clock throughput over the threads'
     ising_cpu = figure(records, 'ising_throughput', 'hessgeo_updates_per_s', 'python benchmarks/ising_throughput.py --threads 1', per_thread=True,
                        basis=lambda r: f"{wall(r)}, {r['results']['points']} lattices of L = {r['results']['L']}, {r['results']['engine']}")
@@ -156,7 +179,8 @@ def plan(records:list) -> list[Row]:
     ]
 
 
-def human_time(s:float|None) -> str:
+def human_time(s:float|None, # seconds
+              ) -> str:
     "Seconds as s, min, h or days, 2 significant digits; empty for None"
     if s is None: return ''
     for unit, size in (('days', 86400), ('h', 3600), ('min', 60)):
@@ -164,12 +188,15 @@ def human_time(s:float|None) -> str:
     return f'{s:.2g} s'
 
 
-def num(x:float|None, unit:str='') -> str:
+def num(x:float|None, # a figure
+        unit:str='', # its unit
+       ) -> str:
     "A figure with 3 significant digits and its unit; empty for None"
     return '' if x is None else f'{x:.3g}' + (f' {unit}' if unit else '')
 
 
-def markdown(rows:list[Row]) -> str:
+def markdown(rows:list[Row], # from `plan`
+            ) -> str:
     "The table in markdown, then one note per figure on where it comes from"
     head = ['run', 'work', 'per CPU core', 'CPU core-hours', 'per GPU'] + [f'{n} GPU' + ('s' if n > 1 else '') for n in GPUS]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
@@ -182,7 +209,9 @@ def markdown(rows:list[Row]) -> str:
     return '\n'.join(lines) + '\n\n' + '\n'.join(notes)
 
 
-def main(argv=None):
+def main(argv=None, # command-line arguments (default: sys.argv[1:])
+        ):
+    "Print the planning table (or its rows as JSON)"
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--json', action='store_true', help='print the rows as JSON instead of the markdown table')
     ap.add_argument('--results', default=str(RESULTS), help='folder of the benchmark records (default: benchmarks/results)')

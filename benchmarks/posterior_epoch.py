@@ -33,12 +33,17 @@ from hessgeo.data import SampleBank
 from hessgeo.posterior import LatticeEncoder, PosteriorNet, seeded_net, train_posterior
 
 
-def study_net(grid:ParamGrid, features:int=16) -> PosteriorNet:
+def study_net(grid:ParamGrid, # the (T, H) grid
+              features:int=16, # the encoder's features
+             ) -> PosteriorNet:
     "The Ising study's posterior network on `grid`"
     return PosteriorNet(LatticeEncoder(features, 16, 1), grid, head='smooth')
 
 
-def step_flops(grid:ParamGrid, L:int, features:int=16) -> dict:
+def step_flops(grid:ParamGrid, # the (T, H) grid: the smooth head's cells
+               L:int, # lattice side
+               features:int=16, # the encoder's features
+              ) -> dict:
     "FLOPs of the study's network on L x L lattices: a training step (forward and backward) and a forward pass, each per lattice and per step"
     from torch.utils.flop_counter import FlopCounterMode
     net = study_net(grid, features)
@@ -55,7 +60,10 @@ def step_flops(grid:ParamGrid, L:int, features:int=16) -> dict:
     return out
 
 
-def random_bank(folder:Path, grid:ParamGrid, L:int, n:int, seed:int) -> SampleBank:
+def random_bank(folder:Path, # the bank's folder (created)
+                grid:ParamGrid, # its grid
+                L:int, n:int, seed:int, # lattice side, lattices per point, seed
+               ) -> SampleBank:
     "A bank of n random +-1 lattices of L x L at every point of `grid`"
     def spins(points, n, s):
         return np.random.default_rng(s).integers(0, 2, (len(points), n, L, L), dtype=np.int8) * 2 - 1
@@ -63,7 +71,10 @@ def random_bank(folder:Path, grid:ParamGrid, L:int, n:int, seed:int) -> SampleBa
     return SampleBank.generate(folder, grid, spins, n, seed=seed, progress=False)
 
 
-def time_epoch(bank:SampleBank, device, features:int, batch_size:int, steps:int, seed:int) -> tuple[float, float]:
+def time_epoch(bank:SampleBank, # lattices to train on
+               device, # torch device
+               features:int, batch_size:int, steps:int, seed:int, # the network's features, bundles per step, steps per epoch, seed
+              ) -> tuple[float, float]:
     "Wall-clock and process CPU seconds of the second of two epochs of `train_posterior` (`steps` steps of `batch_size` bundles, one validation pass)"
     net = seeded_net(lambda: study_net(bank.grid, features), seed)
     cpu = []   # the process's CPU time at the end of each epoch (all its threads)
@@ -72,7 +83,11 @@ def time_epoch(bank:SampleBank, device, features:int, batch_size:int, steps:int,
     return r.history[1]['seconds'], cpu[1] - cpu[0]
 
 
-def measure(bank, device, flops, features, batch_size, steps, seed) -> dict:
+def measure(bank:SampleBank, # lattices to train on
+            device, # torch device
+            flops:dict, # `step_flops` of the bank's grid
+            features:int, batch_size:int, steps:int, seed:int, # as for `time_epoch`
+           ) -> dict:
     "FLOP/s and lattices/s of one epoch on `device`"
     s, c = time_epoch(bank, device, features, batch_size, steps, seed)
     work = steps * (batch_size * flops['train_per_lattice'] + flops['train_per_step']) + \
@@ -83,7 +98,9 @@ def measure(bank, device, flops, features, batch_size, steps, seed) -> dict:
                 batch_size=batch_size, steps=steps)
 
 
-def main(argv=None):
+def main(argv=None, # command-line arguments (default: sys.argv[1:])
+        ):
+    "Measure, print and write the record"
     ap = parser(__doc__)
     ap.add_argument('--L', type=int, default=128, help='lattice side')
     ap.add_argument('--grid', type=int, default=8, help='side of the (T, H) grid of the bank')
