@@ -141,6 +141,7 @@ def _sym2(h00, h01, h11): # entries (B,) of symmetric 2 x 2 matrices
     "The (B, 2, 2) symmetric matrices with these entries"
     return torch.stack([torch.stack([h00, h01], -1), torch.stack([h01, h11], -1)], -2)
 
+# %% ../nbs/06_potential.ipynb #b8a4dfc1
 def _input_chain_rule(m:nn.Module, # a potential with `log_scale` and `halfwidth`
                       H:torch.Tensor, # Hessians (B, 2, 2) in the normalised input x = (u - centre) / halfwidth, before the output scale
                      ) -> torch.Tensor:
