@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import time
 from contextlib import ExitStack
@@ -23,8 +24,8 @@ from .core import (ParamGrid, atomic_path, check_int, child_seeds, clean_tempora
                           sha256_file, write_checked_json)
 
 # %% auto #0
-__all__ = ['PARTS', 'PART', 'detect_encoding', 'encode_samples', 'decode_samples', 'ising_sampler', 'tasep_exact_sampler',
-           'SampleBank', 'Processes', 'processes']
+__all__ = ['PARTS', 'PART', 'RUN_TOKEN', 'detect_encoding', 'encode_samples', 'decode_samples', 'ising_sampler',
+           'tasep_exact_sampler', 'SampleBank', 'Processes', 'processes']
 
 # %% ../nbs/04_data.ipynb #51c7a1e1
 def detect_encoding(x:np.ndarray, # a batch of samples
@@ -298,6 +299,7 @@ def processes() -> Processes:
 # %% ../nbs/04_data.ipynb #3c14c61c
 PARTS = 'parts'   # the folder, inside a bank's, of the parts written by the processes of a run
 PART = 'part.json'   # a part's checksummed record
+RUN_TOKEN = '.hessgeo.run'   # the token of the run writing into a bank, for its processes to check they share the folder
 
 def _settings_hash(head:dict, # a bank's settings (`_bank_head`)
                   ) -> str:
@@ -367,27 +369,30 @@ def _assemble_parts(root:Path, # the bank's folder, whose lock the caller holds
 def _open_bank(root:Path, # the bank's folder, whose lock the caller holds
                head:dict, # the run's settings (`_bank_head`)
               ) -> tuple[dict, list]:
-    "Remove dead writers' temporaries, open or start the manifest, take in finished parts: (manifest, batches still to sample)"
+    "Remove dead writers' temporaries and run token, open or start the manifest, take in finished parts: (manifest, batches still to sample)"
     clean_temporaries(root / 'points')
+    (root / RUN_TOKEN).unlink(missing_ok=True)
     manifest = _open_manifest(root, head)
     (root / 'points').mkdir(exist_ok=True)
     _assemble_parts(root, manifest)
     return manifest, _todo(manifest, int(np.prod(head['grid']['shape'])))
 
 # %% ../nbs/04_data.ipynb #3111b714
-def _sample_part(root:Path, # the bank's folder; its manifest was written by the main process
+def _sample_part(root:Path, # the bank's folder
                  grid:ParamGrid, sampler:Callable, # as given to `SampleBank.generate`
                  head:dict, # the run's settings (`_bank_head`)
                  layout:dict, # sample_shape, encoding and dtype fixed by the bank's first batch
                  batches:list, # this process's batches
                  procs:Processes, # this process among the run's
                  progress:bool, # progress bar (main process only)
+                 run:str|None=None, # the run's token, which the main process wrote into root/.hessgeo.run (None: not checked)
                 ):
     "Sample `batches` into this process's part root/parts/<index>, holding its lock; its checksummed record rewritten after every batch"
     if not batches: return
-    if not (root / SampleBank.MANIFEST).is_file():
-        raise ValueError(f"process {procs.index} of {procs.count} does not see {root / SampleBank.MANIFEST}, which the main process wrote: "
-                         "the bank's folder must be on a file system that every process shares")
+    seen = (root / RUN_TOKEN).read_text() if (root / RUN_TOKEN).is_file() else None
+    if run is not None and seen != run:
+        raise ValueError(f"process {procs.index} of {procs.count} does not see the file {root / RUN_TOKEN} the main process just wrote: "
+                         "the bank's folder must be one folder on a file system that every process shares")
     folder = root / PARTS / f'{procs.index:05d}'
     with folder_lock(folder):
         clean_temporaries(folder / 'points')
@@ -397,6 +402,21 @@ def _sample_part(root:Path, # the bank's folder; its manifest was written by the
         with tqdm(total=n, disable=not (progress and procs.is_main), unit='point', desc=f'SampleBank, process 1 of {procs.count}') as bar:
             _sample_into(folder, part, folder / PART, sampler, grid, batches, bar)
 
+# %% ../nbs/04_data.ipynb #c45c6ab2
+def _finish_across(root:Path, # the bank's folder, whose lock the main process holds
+                   head:dict, # the run's settings (`_bank_head`)
+                   dealt:list, # the batches dealt out after the main process's first
+                   count:int, # number of processes
+                  ):
+    "Take every part in, then refuse (ValueError naming the processes) a bank that still misses a batch that was dealt out"
+    manifest = _open_manifest(root, head)
+    _assemble_parts(root, manifest)
+    (root / RUN_TOKEN).unlink(missing_ok=True)
+    left = set(_todo(manifest, int(np.prod(head['grid']['shape']))))
+    lost = sorted({j % count for j, b in enumerate(dealt) if b in left})
+    if lost: raise ValueError(f"{root} misses batches that processes {lost} sampled: their parts never reached this folder; "
+                              "the bank's folder must be one folder on a file system that every process shares")
+
 # %% ../nbs/04_data.ipynb #7a3c13b2
 def _generate_across(root:Path, grid:ParamGrid, sampler:Callable, # as given to `SampleBank.generate`
                      head:dict, # the run's settings (`_bank_head`)
@@ -405,7 +425,7 @@ def _generate_across(root:Path, grid:ParamGrid, sampler:Callable, # as given to 
                      wait:bool|float, progress:bool, # as given to `SampleBank.generate`
                     ):
     "`SampleBank.generate` in one of several processes: the main process opens the bank and samples its first batch, each process its share of the rest into its part, the main process takes the parts in"
-    roots = procs.gather(str(root.resolve()))
+    roots = procs.gather(str(root))
     if len(set(roots)) > 1:
         raise ValueError(f"the processes name different bank folders ({', '.join(sorted(set(roots)))}): all must write into one folder that "
                          "every process sees (a temporary folder differs from process to process: name a shared one)")
@@ -414,13 +434,15 @@ def _generate_across(root:Path, grid:ParamGrid, sampler:Callable, # as given to 
             held.enter_context(folder_lock(root, wait=wait))
             manifest, todo = _open_bank(root, head)
             with tqdm(disable=True) as bar: _sample_into(root, manifest, root / SampleBank.MANIFEST, sampler, grid, todo[:1], bar)
-            return {k: manifest[k] for k in _LAYOUT}, todo[1:]
-        layout, todo = procs.main_first(start)
+            run = secrets.token_hex(8)   # the others check they see it: one folder, shared
+            with atomic_path(root / RUN_TOKEN) as tmp: tmp.write_text(run)
+            return {k: manifest[k] for k in _LAYOUT}, todo[1:], run
+        layout, todo, run = procs.main_first(start)
         err = None
-        try: _sample_part(root, grid, sampler, head, layout, todo[procs.index::procs.count], procs, progress)
+        try: _sample_part(root, grid, sampler, head, layout, todo[procs.index::procs.count], procs, progress, run)
         except Exception as e: err = e
         procs.raise_any(err)
-        procs.main_first(lambda: _assemble_parts(root, _open_manifest(root, head)))
+        procs.main_first(lambda: _finish_across(root, head, todo, procs.count))
 
 # %% ../nbs/04_data.ipynb #bd5307ef
 @patch(cls_method=True)

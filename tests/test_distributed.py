@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 # The script every process runs: `bank` generates the toy bank (process 1 fails after its first batch with `fail`),
 # `train` trains on the Gaussian bank uninterrupted, interrupted and resumed, and interrupted only.
 SCRIPT = '''
-import json, sys
+import json, os, sys
 from pathlib import Path
 import numpy as np, torch
 from hessgeo.core import ParamGrid
@@ -33,9 +33,13 @@ toy.settings = dict(sampler='toy')
 
 def bank(out, seed, fail):
     procs = processes()
+    if fail == 'apart':   # every process in a folder of its own, under the same relative name: not one shared folder
+        Path(out, f'p{procs.index}').mkdir(parents=True)
+        os.chdir(Path(out, f'p{procs.index}'))
+        out, fail = 'bank', False
     done = []
     def logged(points, n, s):
-        if fail and procs.index == 1 and done: raise RuntimeError('process 1 stops here')
+        if fail is True and procs.index == 1 and done: raise RuntimeError('process 1 stops here')
         done.append(len(points))
         with open(Path(out).parent / f'calls_{procs.index}.txt', 'a') as f: f.write(json.dumps(points.tolist()) + '\\n')
         return toy(points, n, s)
@@ -60,7 +64,7 @@ def train(folder):
     if procs.is_main: (folder / 'train.json').write_text(json.dumps(dict(out, processes=procs.count)))
 
 if __name__ == '__main__':
-    if sys.argv[1] == 'bank': bank(sys.argv[2], int(sys.argv[3]), sys.argv[4] == 'fail')
+    if sys.argv[1] == 'bank': bank(sys.argv[2], int(sys.argv[3]), {'ok': False, 'fail': True}.get(sys.argv[4], sys.argv[4]))
     else: train(sys.argv[2])
 '''
 
@@ -179,3 +183,11 @@ def test_train_two_processes(tmp_path):
     left = train_posterior(net_l, bank, checkpoint=tmp_path / 'ck_left', **kw)
     assert [h['epoch'] for h in left.history] == [1, 2, 3, 4]
     assert abs(left.best_val_nll - two['full']['best']) < 0.02
+
+
+def test_bank_folder_not_shared(tmp_path):
+    # both processes name 'bank', but each from a folder of its own: the second does not see the main process's token
+    r = launch(tmp_path, 'bank', tmp_path / 'apart', 1, 'apart')
+    assert r.returncode != 0, r.stderr[-3000:]
+    assert r.stderr.count('does not see the file bank/.hessgeo.run the main process just wrote') >= 2, r.stderr[-3000:]
+    assert not (tmp_path / 'apart' / 'p1' / 'bank' / 'parts').exists()
