@@ -126,6 +126,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'hessgeo.data._batch_points': ('data.html#_batch_points', 'hessgeo/data.py'),
                               'hessgeo.data._check_batch': ('data.html#_check_batch', 'hessgeo/data.py'),
                               'hessgeo.data._check_indices': ('data.html#_check_indices', 'hessgeo/data.py'),
+                              'hessgeo.data._finish_across': ('data.html#_finish_across', 'hessgeo/data.py'),
                               'hessgeo.data._generate_across': ('data.html#_generate_across', 'hessgeo/data.py'),
                               'hessgeo.data._grid_dict': ('data.html#_grid_dict', 'hessgeo/data.py'),
                               'hessgeo.data._open_bank': ('data.html#_open_bank', 'hessgeo/data.py'),
