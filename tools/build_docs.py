@@ -10,7 +10,8 @@ Steps (`docs_build.ipynb` explains the choices):
    `tst_flags` or `#| eval: false` left out and keeping their saved outputs), with nbdev's `show_doc` cells added
    after every exported definition; one process per notebook, cached by the notebook's and the library's content;
 2. render: nbdev's directives become what a reader should see (`#| hide` cells dropped, `#| export` cells shown as
-   code, `show_doc` outputs inlined as the API reference with links to a highlighted copy of the library source);
+   code under their `show_doc`, whose output is inlined as the API reference with a link to a highlighted copy of
+   the library source; API names in backticks link to their reference);
 3. Sphinx with MyST-NB and the furo theme writes a static site; MathJax is bundled (sphinx-mathjax-offline), so the
    site opens from disk with no network.
 
@@ -54,7 +55,8 @@ def _title(nb:dict, fallback:str) -> str:
         if c['cell_type'] == 'markdown' and (m := re.search(r'^#\s+(\S.*?)\s*$', src, re.M)): return m.group(1)
     return fallback
 
-def page_name(rel:Path) -> str:
+def page_name(rel:Path, # a notebook's path relative to nbs/
+             ) -> str:
     "nbdev's page name of the notebook at `rel` (relative to nbs/): the number prefix dropped, no suffix"
     return (rel.parent / re.sub(r'^\d+[a-zA-Z0-9]*_', '', rel.name)).with_suffix('').as_posix()
 
@@ -76,7 +78,8 @@ def discover(nbs:Path, # the notebooks folder
     if not any(pg.docname == 'index' for pg in pages): raise SystemExit(f"build_docs: no index.ipynb in {nbs}: it is the home page")
     return sorted(pages, key=lambda pg: (pg.docname != 'index', pg.path))
 
-def sections(pages:list[Page]) -> dict[str, list[Page]]:
+def sections(pages:list[Page], # from `discover`
+            ) -> dict[str, list[Page]]:
     "Pages by nav section, in the order a reader wants them: folders (tutorials) first, API reference, then the rest"
     order = lambda s: (s == SECTION_MORE, s == SECTION_API, s)
     secs = sorted({pg.section for pg in pages if pg.section != 'index'}, key=order)
@@ -133,7 +136,7 @@ def execute_one(src:Path, # the notebook to run
     for c in nb.cells:
         c.pop('has_sd', None)
         if c.cell_type == 'code': c.metadata.pop('execution', None)
-    nb.metadata['hessgeo_docs'] = dict(executed_s=round(time.perf_counter() - t0, 1), flags=flags)
+    nb.metadata['hessgeo_docs'] = dict(wall_s=round(time.perf_counter() - t0, 1), cpu_s=round(time.process_time(), 1), flags=flags)
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + f'.{os.getpid()}.tmp')
     write_nb(nb, tmp); os.replace(tmp, dest)
@@ -172,7 +175,8 @@ def execute_all(pages:list[Page], # the site's notebooks
             if r.returncode != 0:
                 ex.shutdown(cancel_futures=True)
                 raise SystemExit(f"build_docs: executing {rel} failed (exit {r.returncode}):\n{r.stderr[-6000:]}")
-            print(f'  executed  {rel} in {dt:.1f} s', flush=True)
+            cpu = json.loads(dest.read_text(encoding='utf-8'))['metadata'].get('hessgeo_docs', {}).get('cpu_s', float('nan'))
+            print(f'  executed  {rel} in {dt:.1f} s ({cpu:.1f} s of CPU in the notebook process)', flush=True)
     return out
 
 # ------------------------------------------------------------------------------------------------------------ render
@@ -193,16 +197,21 @@ def _html_id(name:str) -> str:
     from docutils.nodes import make_id
     return make_id(name)
 
-def source_docname(py:str) -> str:
+def source_docname(py:str, # a library file relative to the repository, e.g. 'hessgeo/core.py'
+                  ) -> str:
     "Page name of the highlighted copy of the library file `py` ('hessgeo/core.py' -> 'source/hessgeo.core')"
     return 'source/' + Path(py).with_suffix('').as_posix().replace('/', '.')
 
-def _show_doc_md(md:str, docname:str, lib:str) -> tuple[str, str|None]:
-    "nbdev's `show_doc` markdown for the page `docname`: the rule dropped, its source link pointing into this site"
+def show_doc_markdown(md:str, # the text/markdown output of nbdev's `show_doc`
+                      docname:str, # the page it goes on
+                      lib:str='hessgeo', # the library folder, as named in the source link
+                     ) -> tuple[str, str|None]:
+    "`show_doc` markdown for the page `docname`: the leading rule dropped, the source link into this site; and its name"
     src = None
     if m := _re_source.search(md):
-        url = m.group('url')
-        if (pm := re.search(rf'({re.escape(lib)}/[^#]+\.py)(?:#L(\d+))?', url)):
+        url = m.group('url')  # nbdev: {git_url}/blob/{branch}/{lib}/{module}.py#L{line}
+        pm = re.search(r'blob/[^/]+/([^#?]+\.py)(?:#L(\d+))?', url) or re.search(rf'\b({re.escape(lib)}/[^#?]+\.py)(?:#L(\d+))?', url)
+        if pm and pm.group(1).startswith(lib + '/'):
             src = _rel(docname, source_docname(pm.group(1)) + '.html') + (f'#L-{pm.group(2)}' if pm.group(2) else '')
         md = _re_source.sub('', md, count=1)
     md = re.sub(r'^\s*---\s*\n', '', md.lstrip(), count=1)
@@ -216,6 +225,26 @@ def _show_doc_md(md:str, docname:str, lib:str) -> tuple[str, str|None]:
 def _is_show_doc(cell) -> bool:
     "Is `cell` a `show_doc` call (nbdev's rule: a line starting with `show_doc`)?"
     return cell.cell_type == 'code' and bool(re.search(r'^show_doc', cell.source, re.M))
+
+def show_doc_arg(src:str, # a cell's source
+                ) -> str|None:
+    "The name a `show_doc(...)` cell documents"
+    m = re.search(r'^show_doc\(\s*([\w.]+)', src, re.M)
+    return m.group(1) if m else None
+
+def defined_names(src:str, # a cell's source
+                 ) -> set[str]:
+    "Names `show_doc` gives the functions and classes a cell defines (`Class.method` for nbdev's `@patch`)"
+    import ast
+    from nbdev.showdoc import showdoc_nm
+    try: trees = ast.parse(src).body
+    except SyntaxError: return set()
+    out = set()
+    for t in trees:
+        if isinstance(t, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            nm = showdoc_nm(t)
+            out.update(nm if isinstance(nm, list) else [nm])
+    return out
 
 def _md_cell(src:str) -> dict:
     "A markdown cell with source `src`"
@@ -246,19 +275,25 @@ def render(page:Page, # the page
     nb = NBProcessor(executed, procs=[populate_language, strip_ansi, hide_line, filter_stream_, rm_header_dash, clean_magics],
                      rm_directives=True, process=True).nb
     fm, res, cells = nb_frontmatter(nb), Rendered(page, nb), []
+    export = None  # [position in `cells`, names defined] of the export cell just added: its show_docs go above it
     for c in nb.cells:
         d = c.directives_
         if c.cell_type == 'raw': continue  # frontmatter: title and options are read above
-        if c.cell_type != 'code': cells.append(c); continue
+        if c.cell_type != 'code': cells.append(c); export = None; continue
         if HIDE_DIRS & d.keys() or str(d.get('include', '')).lower() == 'false': continue
         if _is_show_doc(c):
+            above = export is not None and show_doc_arg(c.source) in export[1]
             for o in c.get('outputs', []):
                 md = o.get('data', {}).get('text/markdown')
                 if not md: continue
-                md, name = _show_doc_md(''.join(md), page.docname, lib)
+                md, name = show_doc_markdown(''.join(md), page.docname, lib)
                 if name: res.symbols.setdefault(name, _html_id(name))
-                cells.append(_md_cell(md))
+                if above: cells.insert(export[0], _md_cell(md)); export[0] += 1
+                else: cells.append(_md_cell(md))
+            if not above: export = None
             continue
+        export = [len(cells), defined_names(c.source)] if {'export', 'exports'} & d.keys() else None
+        if {'export', 'exports'} & d.keys(): _tags(c, 'hg-export')
         not_run = sorted(set(flags) & d.keys())
         if not_run: _tags(c, 'hg-not-run', *[f'hg-flag-{f}' for f in not_run])
         elif str(d.get('eval', '')).lower() == 'false': _tags(c, 'hg-no-eval')
