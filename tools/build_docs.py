@@ -18,7 +18,7 @@ Steps (`docs_build.ipynb` explains the choices):
 Needs the `docs` extra: `pip install -e ".[docs]"`."""
 from __future__ import annotations
 
-import argparse, hashlib, html, json, os, re, shutil, subprocess, sys, time
+import argparse, hashlib, html, json, os, re, shutil, signal, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).resolve().with_name('docs_site')
 EXEC_VERSION = 1  # part of every cache key: bump when the way notebooks are executed changes
-CELL_TIMEOUT_S = 600  # as nbdev-test
+CELL_TIMEOUT_S = 1800  # a cell running longer fails the build (nbdev-test: 600 s; the build often shares the machine)
 SECTION_API, SECTION_MORE = 'API reference', 'Results and notes'
 
 # ---------------------------------------------------------------------------------------------------------- discover
@@ -108,6 +108,7 @@ def exec_key(nb_path:Path, lib_hash:str, flags:list[str]) -> str:
 def execute_one(src:Path, # the notebook to run
                 dest:Path, # where the notebook with its outputs is written
                 flags:list[str], # cells with one of these directives do not run (they keep their saved outputs)
+                cell_timeout:int=CELL_TIMEOUT_S, # seconds a cell may run (0: no limit)
                ):
     "Run the notebook `src` as `nbdev-test` does, with `show_doc` after each export, and write it with outputs to `dest`"
     from execnb.shell import CaptureShell
@@ -121,18 +122,22 @@ def execute_one(src:Path, # the notebook to run
     if not str2bool(fm.get('skip_showdoc', False)): NBProcessor(nb=nb, procs=[add_show_docs], rm_directives=False, process=True)
     dflt = fm_default_eval(fm)
     skip_all = str2bool(fm.get('skip_exec', False))
-    def skip(cell): return (skip_all or cell.cell_type != 'code' or not does_cell_eval(cell, dflt)
-                            or bool(set(flags) & set(cell.directives_)))
+    def skip(cell):
+        out = (skip_all or cell.cell_type != 'code' or not does_cell_eval(cell, dflt) or bool(set(flags) & set(cell.directives_)))
+        if not out: sys.stderr.write(f'cell {cell.idx_} starts\n'); sys.stderr.flush()  # the log names the cell a crash stopped in
+        return out
+    def done(cell): sys.stderr.write(f"cell {cell.idx_} took {cell.metadata['execution']['total']:.1f} s\n")
     k = CaptureShell(src)
     k.run_cell('from nbdev.showdoc import show_doc')
     os.chdir(src.parent)
     t0 = time.perf_counter()
-    try: k.run_all(nb, exc_stop=True, preproc=skip, cell_timeout=CELL_TIMEOUT_S)
+    try: k.run_all(nb, exc_stop=True, preproc=skip, postproc=done, cell_timeout=cell_timeout or None)
     except BaseException as e:
         bad = next((c for c in nb.cells if c.get('outputs') and any(o.get('output_type') == 'error' for o in c.outputs)), None)
         where = f"cell {bad.idx_}:\n{bad.source}" if bad is not None else '(cell unknown)'
-        sys.stderr.write(f"build_docs: {src} failed in {where}\n{type(e).__name__}: {e}\n{k.prettytb(fname=src)}\n")
-        raise SystemExit(1)
+        sys.stderr.write(f"build_docs: {src} failed in {where}\n{type(e).__name__}: {str(e)[:2000]}\n")
+        sys.stderr.flush()
+        os._exit(1)  # now: a timed-out cell may still be running in the shell's thread, and teardown would abort
     for c in nb.cells:
         c.pop('has_sd', None)
         if c.cell_type == 'code': c.metadata.pop('execution', None)
@@ -152,6 +157,7 @@ def execute_all(pages:list[Page], # the site's notebooks
                 cache:Path, # folder of executed notebooks, named by their key
                 workers:int=1, # notebooks run at once (one process each)
                 execute:bool=True, # False: use the notebooks as saved, outputs and all
+                cell_timeout:int=CELL_TIMEOUT_S, # seconds a cell may run (0: no limit)
                ) -> dict[str, Path]:
     "Executed copy of every page's notebook (from the cache when its key matches), by docname; stops at the first failure"
     if not execute: return {pg.docname: pg.path for pg in pages}
@@ -163,18 +169,23 @@ def execute_all(pages:list[Page], # the site's notebooks
         out[pg.docname] = dest
         if dest.exists(): print(f'  cached    {pg.path.relative_to(ROOT)}')
         else: todo.append((pg, dest))
+    failed = []
     def run(item):
         pg, dest = item
+        if failed: return pg, dest, None, 0.0  # a notebook failed: start no other
         t0 = time.perf_counter()
-        cmd = [sys.executable, str(Path(__file__).resolve()), '--exec-one', str(pg.path), str(dest), '--flags', ' '.join(flags)]
+        cmd = [sys.executable, str(Path(__file__).resolve()), '--exec-one', str(pg.path), str(dest), '--flags', ' '.join(flags),
+               '--cell-timeout', str(cell_timeout)]
         r = subprocess.run(cmd, env=_exec_env(), cwd=pg.path.parent, capture_output=True, text=True)
-        return pg, r, time.perf_counter() - t0
+        return pg, dest, r, time.perf_counter() - t0
     with ThreadPoolExecutor(max(1, workers)) as ex:
-        for pg, r, dt in ex.map(run, todo):
+        for pg, dest, r, dt in ex.map(run, todo):
             rel = pg.path.relative_to(ROOT)
+            if r is None: continue
             if r.returncode != 0:
-                ex.shutdown(cancel_futures=True)
-                raise SystemExit(f"build_docs: executing {rel} failed (exit {r.returncode}):\n{r.stderr[-6000:]}")
+                failed.append(rel)
+                how = f'killed by {signal.Signals(-r.returncode).name}' if r.returncode < 0 else f'exit {r.returncode}'
+                raise SystemExit(f"build_docs: executing {rel} failed ({how}) after {dt:.0f} s; the end of its log:\n{r.stderr[-6000:]}")
             cpu = json.loads(dest.read_text(encoding='utf-8'))['metadata'].get('hessgeo_docs', {}).get('cpu_s', float('nan'))
             print(f'  executed  {rel} in {dt:.1f} s ({cpu:.1f} s of CPU in the notebook process)', flush=True)
     return out
@@ -471,6 +482,7 @@ def build(out:Path, # the site folder (static: open out/index.html)
           workers:int=1, # notebooks executed at once
           execute:bool=True, # False: render the notebooks with the outputs they were saved with
           strict:bool=False, # turn Sphinx warnings into errors
+          cell_timeout:int=CELL_TIMEOUT_S, # seconds a cell may run (0: no limit)
          ) -> list[Page]:
     "Build the site into `out`; prints what it executes and how long each step took"
     nbs = ROOT / 'nbs'
@@ -478,7 +490,7 @@ def build(out:Path, # the site folder (static: open out/index.html)
     t0 = time.perf_counter()
     pages = discover(nbs)
     print(f'build_docs: {len(pages)} notebooks; executed notebooks cached in {cache}', flush=True)
-    executed = execute_all(pages, cache, workers=workers, execute=execute)
+    executed = execute_all(pages, cache, workers=workers, execute=execute, cell_timeout=cell_timeout)
     t1 = time.perf_counter()
     stage(pages, executed, work / 'src', nbs)
     t2 = time.perf_counter()
@@ -497,12 +509,17 @@ def main(argv=None):
     ap.add_argument('--workers', type=int, default=1, help='notebooks executed at once (default 1)')
     ap.add_argument('--no-execute', dest='execute', action='store_false', help='render the outputs the notebooks were saved with')
     ap.add_argument('--strict', action='store_true', help='Sphinx warnings are errors')
+    ap.add_argument('--cell-timeout', type=int, default=CELL_TIMEOUT_S, help=f'seconds a cell may run, 0: no limit (default {CELL_TIMEOUT_S})')
     ap.add_argument('--exec-one', nargs=2, metavar=('NOTEBOOK', 'DEST'), help=argparse.SUPPRESS)
     ap.add_argument('--flags', default='', help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
-    if a.exec_one: return execute_one(Path(a.exec_one[0]), Path(a.exec_one[1]), a.flags.split())
+    if a.exec_one:
+        execute_one(Path(a.exec_one[0]), Path(a.exec_one[1]), a.flags.split(), a.cell_timeout)
+        sys.stdout.flush(); sys.stderr.flush()
+        os._exit(0)  # the notebook is written; skip interpreter teardown, where torch's or numba's threads can abort
     if a.out is None: ap.error('name the site folder, e.g. python tools/build_docs.py _site')
     if a.workers < 1: ap.error(f'--workers must be >= 1, got {a.workers}')
-    build(a.out.resolve(), a.cache, a.work, a.workers, a.execute, a.strict)
+    if a.cell_timeout < 0: ap.error(f'--cell-timeout must be >= 0, got {a.cell_timeout}')
+    build(a.out.resolve(), a.cache, a.work, a.workers, a.execute, a.strict, a.cell_timeout)
 
 if __name__ == '__main__': main()
