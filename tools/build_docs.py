@@ -356,7 +356,9 @@ def relink(r:Rendered, # a rendered page
         if p is None: return m.group(0)
         frag = '#' + ref.split('#', 1)[1] if '#' in ref else ''
         if p.suffix == '.ipynb' and p in by_path: return f'{m.group(1)}{_rel(doc, by_path[p].docname + ".ipynb")}{frag}{m.group(3)}'
-        return f'{m.group(1)}{_copy_asset(p, doc, srcdir)}{m.group(3)}'
+        url = _copy_asset(p, doc, srcdir)
+        if m.group(1).startswith('!'): return f'{m.group(1)}{url}{m.group(3)}'
+        return f'{m.group(1)}path:{url}{m.group(3)}'  # MyST: a file the site serves as is, not a page
     def img(m):
         p = _resolve_asset(m.group(2), r.page, nbs)
         return m.group(0) if p is None else f'{m.group(1)}{_copy_asset(p, doc, srcdir)}{m.group(3)}'
