@@ -99,7 +99,10 @@ def _hash_tree(d:Path) -> str:
             h.update(f.relative_to(d).as_posix().encode() + b'\0' + f.read_bytes() + b'\0')
     return h.hexdigest()
 
-def exec_key(nb_path:Path, lib_hash:str, flags:list[str]) -> str:
+def exec_key(nb_path:Path, # the notebook
+             lib_hash:str, # `_hash_tree` of the library folder
+             flags:list[str], # the skip flags
+            ) -> str:
     "Cache key of an executed notebook: its bytes, the library's files, the skip flags and `EXEC_VERSION`"
     h = hashlib.sha256(nb_path.read_bytes())
     h.update(f'\0{lib_hash}\0{" ".join(sorted(flags))}\0{EXEC_VERSION}'.encode())
@@ -172,7 +175,7 @@ def execute_all(pages:list[Page], # the site's notebooks
     failed = []
     def run(item):
         pg, dest = item
-        if failed: return pg, dest, None, 0.0  # a notebook failed: start no other
+        if failed or dest.exists(): return pg, dest, None, 0.0  # a notebook failed: start no other; or another build ran it
         t0 = time.perf_counter()
         cmd = [sys.executable, str(Path(__file__).resolve()), '--exec-one', str(pg.path), str(dest), '--flags', ' '.join(flags),
                '--cell-timeout', str(cell_timeout)]
@@ -199,7 +202,9 @@ _re_img_src = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")')
 HIDE_DIRS = {'hide', 'default_exp', 'exporti'}
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 
-def _rel(frm:str, to:str) -> str:
+def _rel(frm:str, # a page, relative to the site root
+         to:str, # a site path, relative to the site root
+        ) -> str:
     "Relative URL from the page `frm` to the site path `to` (both relative to the site root)"
     return os.path.relpath(to, os.path.dirname(frm) or '.').replace(os.sep, '/')
 
@@ -325,7 +330,10 @@ def render(page:Page, # the page
         nb.cells.insert(0, _md_cell(f"# {fm.get('title', page.title)}{desc}"))
     return res
 
-def _resolve_asset(ref:str, page:Page, nbs:Path) -> Path|None:
+def _resolve_asset(ref:str, # a link target as written in the markdown
+                   page:Page, # the page it is written on
+                   nbs:Path, # the notebooks folder
+                  ) -> Path|None:
     "The local file a markdown link `ref` of `page` names: relative to the notebook, else to the repository root"
     if re.match(r'^[a-z][a-z0-9+.-]*:', ref, re.I) or ref.startswith(('#', '/')): return None
     ref = ref.split('#')[0].split('?')[0]
@@ -373,7 +381,10 @@ def relink(r:Rendered, # a rendered page
             out.append(line)
         c.source = '\n'.join(out)
 
-def _copy_asset(p:Path, doc:str, srcdir:Path) -> str:
+def _copy_asset(p:Path, # a local file a page links to
+                doc:str, # the page
+                srcdir:Path, # the Sphinx source folder
+               ) -> str:
     "Copy the repository file `p` under `srcdir/_assets/` (same path as in the repository); its URL from page `doc`"
     rel = p.relative_to(ROOT) if p.is_relative_to(ROOT) else Path(p.name)
     dest = srcdir / '_assets' / rel
@@ -443,7 +454,11 @@ def _version() -> str:
     m = re.search(r'__version__\s*=\s*[\'"]([^\'"]+)', (ROOT / 'hessgeo' / '__init__.py').read_text(encoding='utf-8'))
     return m.group(1) if m else '0'
 
-def stage(pages:list[Page], executed:dict[str, Path], srcdir:Path, nbs:Path):
+def stage(pages:list[Page], # from `discover`
+          executed:dict[str, Path], # docname -> notebook with outputs, from `execute_all`
+          srcdir:Path, # the Sphinx source folder to write
+          nbs:Path, # the notebooks folder
+         ) -> list[Rendered]:
     "Write the Sphinx source folder: the rendered notebooks, the source pages, `conf.py`, the stylesheet"
     from fastcore.nbio import write_nb
     flags = _tst_flags()
@@ -465,7 +480,11 @@ def stage(pages:list[Page], executed:dict[str, Path], srcdir:Path, nbs:Path):
     _write(srcdir / '_static' / 'hessgeo.css', (ASSETS / 'hessgeo.css').read_text(encoding='utf-8'))
     return rendered
 
-def sphinx(srcdir:Path, out:Path, doctrees:Path, strict:bool=False):
+def sphinx(srcdir:Path, # the Sphinx source folder
+           out:Path, # the site folder
+           doctrees:Path, # Sphinx's cache of parsed pages
+           strict:bool=False, # warnings are errors
+          ):
     "Run Sphinx's html builder (incremental: only changed pages are rebuilt)"
     cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-q', '-j', '1', '-d', str(doctrees), str(srcdir), str(out)]
     if strict: cmd[4:4] = ['-W', '--keep-going']
