@@ -149,6 +149,8 @@ def test_site_links_and_offline(site):
     r = crawl(site)
     assert not r['broken'], 'broken internal links:\n' + '\n'.join(f'  {p}: {u} ({w})' for p, u, w in r['broken'][:50])
     assert not r['external'], 'resources from the network (the site must work offline):\n' + '\n'.join(f'  {p}: {u}' for p, u in r['external'][:50])
+    bare = [p for p in sorted(r['pages']) if not all(k in (site / p).read_text(encoding='utf-8') for k in ('sidebar-tree', 'name="q"'))]
+    assert not bare, f'pages without the navigation sidebar or the search box: {bare}'
     secs = nav_sections(site)
     listed = {p for v in secs.values() for p in v}
     assert listed <= r['reached'] and len(listed) >= 3, (secs, sorted(r['reached']))
