@@ -437,7 +437,8 @@ nb_merge_streams = True
 nb_ipywidgets_js = {{}}  # no widget JavaScript from the network; live widgets need a kernel anyway
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_dmath_double_inline = True
-suppress_warnings = ["myst.header"]  # show_doc headings are level 3 wherever they sit
+suppress_warnings = ["myst.header",  # show_doc headings are level 3 wherever they sit
+                    "misc.highlighting_failure"]  # show_doc signatures with repr() defaults such as <class ...>
 html_theme = "furo"
 html_static_path = ["_static"]
 html_css_files = ["hessgeo.css"]
