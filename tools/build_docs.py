@@ -441,13 +441,16 @@ suppress_warnings = ["myst.header",  # show_doc headings are level 3 wherever th
                     "misc.highlighting_failure"]  # show_doc signatures with repr() defaults such as <class ...>
 html_theme = "furo"
 html_static_path = ["_static"]
-html_css_files = ["hessgeo.css"]
 html_copy_source = False
 html_show_sourcelink = False
 html_show_search_summary = False  # summaries are fetched from the pages: browsers refuse that on file://
 html_permalinks_icon = "#"
-pygments_style, pygments_dark_style = "friendly", "monokai"
 exclude_patterns = ["_assets/**", "**.ipynb_checkpoints"]
+# the value MyST sets (MathJax typesets only math, not code); written here so that Sphinx does not see the
+# configuration change on every build and rewrite every page
+mathjax4_config = {{"options": {{"processHtmlClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
+
+def setup(app): app.add_css_file("hessgeo.css")  # not html_css_files: extensions append to it, which reads as a change
 '''
 
 def _version() -> str:
