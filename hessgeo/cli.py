@@ -16,6 +16,7 @@ from fastcore.docments import docments
 
 from . import __version__, plots
 from .plots import save_figure
+from .core import use_threads
 from .results import write_arrays, write_results
 from .salad import format_comparison
 from .studies import digits_plane, geodesic, ising, localgeo, salad, tasep, thermo
@@ -69,14 +70,16 @@ class Job:
         p.add_argument('--device', default=None, help='torch device, e.g. cpu or cuda (default: CUDA when available, else the CPU)')
         p.add_argument('--out', default='hessgeo_out', help='output folder (default: hessgeo_out)')
         p.add_argument('--quiet', action='store_true', help='no progress bars')
+        p.add_argument('--threads', type=int, default=None, help="torch and numba threads for all the job's work (default: HESSGEO_THREADS, else the package's thread rule)")
         p.set_defaults(job=self)
 
     def run(self, args:argparse.Namespace) -> int:
         "Run the study with the options, write figures, arrays and the results file, print where and the headline numbers"
         preset, out = preset_from(args, self.study.PRESETS), Path(args.out)
         matplotlib.use('Agg')   # figures are written to files: no display needed
-        res = self.study.run(preset, work=None if self.work is None else out / self.work, seed=args.seed, device=args.device,
-                             progress=not args.quiet)
+        with use_threads(args.threads):   # --threads holds everywhere; without it each piece of work follows the thread rule
+            res = self.study.run(preset, work=None if self.work is None else out / self.work, seed=args.seed, device=args.device,
+                                 progress=not args.quiet)
         for note in getattr(res, 'notes', []): print(f"note: {note}", file=sys.stderr)
         files, lines = self.report(res, out)
         if self.arrays: files.append(write_arrays(out / self.arrays, res.arrays()))
