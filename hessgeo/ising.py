@@ -15,7 +15,7 @@ import torch
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from .core import check_finite, check_positive, check_int, child_seeds, torch_generator, resolve_device, mean_and_error, jackknife
+from .core import check_finite, check_positive, check_int, child_seeds, torch_generator, resolve_device, mean_and_error, jackknife, use_threads
 
 # %% auto #0
 __all__ = ['lattice_stats', 'pack_spins', 'unpack_spins', 'IsingSamples', 'rng_states', 'acceptance_table', 'IsingEngine',
@@ -147,6 +147,7 @@ def acceptance_table(T, # temperatures (P,)
 class IsingEngine:
     "What `run_chains` drives: B lattices with their random streams; subclasses supply `sweeps` and `record`"
     name = 'engine'
+    ops_per_update = 50   # operations of one spin update with its random numbers, for the thread rule
     def __enter__(self): return self
     def __exit__(self, *exc): return False
 
@@ -169,6 +170,11 @@ class IsingEngine:
               ):
         "Make samples t .. t+n-1: `sweeps_between` sweeps before each, then its statistics (and lattices into `buf`)"
         raise NotImplementedError
+
+    def step_work(self, sweeps:int, # sweeps of the whole run
+                 ) -> float:
+        "Operations of one step for the thread rule: the whole run (threads run whole chains; the loop's chunks only bound memory)"
+        return float(self.ops_per_update) * self.B * self.L ** 2 * sweeps
 
     def info(self) -> dict:
         "What ran, for `IsingSamples.info`"
@@ -193,7 +199,8 @@ def run_chains(engine:IsingEngine, # the engine holding the B lattices
     chunk = int(max(1, min(S, 5e7 // max(1, B * N * sb), 2**28 // max(1, B * N))))   # samples per chunk
     buf = np.empty((B, chunk, L, L), np.int8) if keep_spins else None
     step = max(1, chunk * sb)   # burn-in sweeps per chunk
-    with tqdm(total=burn_in + S * sb, unit='sweep', disable=not progress, desc=desc) as bar, engine:
+    with tqdm(total=burn_in + S * sb, unit='sweep', disable=not progress, desc=desc) as bar, engine, \
+         use_threads(work=engine.step_work(burn_in + S * sb)):
         done = engine.prepare(burn_in); bar.update(done)
         for d in range(done, burn_in, step):
             n = min(burn_in - d, step); engine.sweeps(n); bar.update(n)
@@ -478,6 +485,7 @@ def _words_from_spins(x, G):
 # %% ../nbs/01_ising.ipynb #04994cdc
 class MultiSpinEngine(IsingEngine):
     "Numba multi-spin engine: lattices 64 to a machine word, threads over whole groups or over the rows of one group"
+    ops_per_update = 5   # 64 lattices per word operation
     name = 'numba:multispin'
     def __init__(self, T:np.ndarray, # temperatures (P,)
                  H:np.ndarray, # fields (P,)
@@ -549,14 +557,6 @@ def _torch_sweep(s, # int8 lattices (B, L, L)
         s = torch.where((u < table[idx]) & masks[par], -s, s)
     return s
 
-class _torch_threads:
-    "Context manager: run torch CPU ops on `n` threads (None: leave as is); tiny tensors are faster on one thread"
-    def __init__(self, n): self.n = n
-    def __enter__(self):
-        self.old = torch.get_num_threads()
-        if self.n is not None: torch.set_num_threads(self.n)
-    def __exit__(self, *a): torch.set_num_threads(self.old)
-
 def _torch_stats(s):
     "Bond sums and magnetisations (B,) int64 of int8 lattices (B, L, L) on their device"
     s32 = s.to(torch.int32)
@@ -566,6 +566,7 @@ def _torch_stats(s):
 # %% ../nbs/01_ising.ipynb #e0efb595
 class TorchEngine(IsingEngine):
     "Torch engine: all lattices as one (B, L, L) int8 tensor on any device, checkerboard Metropolis by `torch.roll`"
+    ops_per_update = 30   # elementwise operations per site and sweep
     def __init__(self, T:np.ndarray, # temperatures (P,)
                  H:np.ndarray, # fields (P,)
                  n_chains:int, # chains per point: lattice b belongs to point b // n_chains
@@ -590,10 +591,10 @@ class TorchEngine(IsingEngine):
         if compile:
             try: self.sweep = torch.compile(_torch_sweep, dynamic=False)
             except Exception as e: warnings.warn(f"torch.compile unavailable ({e}); using eager mode")
-        self._threads = _torch_threads(1 if dev.type == 'cpu' and B * L * L < 2**16 else None)
 
-    def __enter__(self): self._threads.__enter__(); return self
-    def __exit__(self, *exc): return self._threads.__exit__(*exc)
+    def step_work(self, sweeps):
+        "Operations of one sweep (the thread rule's step: torch's threads meet at every tensor operation)"
+        return float(self.ops_per_update) * self.B * self.L ** 2
 
     def sweeps(self, n):
         for _ in range(n):

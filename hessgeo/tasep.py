@@ -18,10 +18,10 @@ from torch.func import jacfwd, vmap
 from tqdm.auto import tqdm
 
 from .core import (check_finite, check_positive, check_int, child_seeds, torch_generator, resolve_device,
-                          integrated_autocorr_time, mean_and_error)
+                          integrated_autocorr_time, mean_and_error, use_threads)
 
 # %% auto #0
-__all__ = ['tasep_phase', 'tasep_bulk', 'tasep_log_z', 'tasep_current', 'tasep_density_profile', 'tasep_matrices',
+__all__ = ['OPS_PER_SITE', 'tasep_phase', 'tasep_bulk', 'tasep_log_z', 'tasep_current', 'tasep_density_profile', 'tasep_matrices',
            'tasep_log_prob', 'all_configs', 'tasep_log_probs_all', 'tasep_fisher_metric', 'sample_tasep_exact',
            'pack_configs', 'unpack_configs', 'TasepSamples', 'simulate_tasep']
 
@@ -373,6 +373,8 @@ def _exact_sample_torch(la, logR, u):
     return out
 
 # %% ../nbs/03_tasep.ipynb #64fad7fd
+OPS_PER_SITE = 20   # operations per site of a sample or a move attempt, for the thread rule
+
 def sample_tasep_exact(alpha, # injection rate(s), scalar or (P,)
                        beta, # extraction rate(s), broadcastable against `alpha`
                        N:int, # chain length, >= 1
@@ -391,7 +393,7 @@ def sample_tasep_exact(alpha, # injection rate(s), scalar or (P,)
     dev = resolve_device(device)
     if backend == 'auto': backend = 'numba' if dev.type == 'cpu' else 'torch'
     A, B = torch.as_tensor(1 / a, device=dev), torch.as_tensor(1 / b, device=dev)
-    with torch.no_grad():
+    with torch.no_grad(), use_threads(work=OPS_PER_SITE * len(a) * S * (N if backend == 'numba' else 1)):
         logR = _log_right_vectors(A, B, N)                        # (P, N+1, N+1)
         if backend == 'numba':
             r1, r2, r3 = (r.cpu().numpy() for r in _ratio_tables(logR))
@@ -638,6 +640,8 @@ def simulate_tasep(alpha, # injection rate(s), scalar or (P,)
     if backend not in ('auto', 'numba', 'torch'): raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
     dev = resolve_device(device)
     if backend == 'auto': backend = 'torch' if dev.type != 'cpu' else 'numba'
-    if backend == 'numba': configs, moves = _run_numba(a, b, N, S, C, burn, spacing, seed, progress)
-    else: configs, moves = _run_torch(a, b, N, S, C, burn, spacing, seed, dev, progress)
+    steps = (N + 1) * (burn + S * spacing) if backend == 'numba' else 1   # numba: the whole run; torch: one attempt of every chain
+    with use_threads(work=OPS_PER_SITE * len(a) * C * steps):
+        if backend == 'numba': configs, moves = _run_numba(a, b, N, S, C, burn, spacing, seed, progress)
+        else: configs, moves = _run_torch(a, b, N, S, C, burn, spacing, seed, dev, progress)
     return TasepSamples(a, b, N, configs, moves, spacing, burn, seed, backend)
