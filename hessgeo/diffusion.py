@@ -11,6 +11,7 @@ import hashlib
 import importlib.resources
 import json
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .core import (ParamGrid, check_finite, check_int, check_positive, child_seeds, folder_lock, load_checked_tensors,
-                          read_checked_json, resolve_device, save_checked_tensors, write_checked_json)
+                          read_checked_json, resolve_device, save_checked_tensors, write_checked_json, count_flops, use_threads)
 
 # %% auto #0
 __all__ = ['PICKLE_SUFFIXES', 'LatentPlane', 'SDModel', 'model_latent_shape', 'ddim_scheduler', 'ddim_step', 'ddim_loop',
@@ -184,6 +185,8 @@ def ddim_loop(sched, # a DDIM scheduler from `ddim_scheduler`
     return x
 
 # %% ../nbs/09_diffusion.ipynb #8a54444d
+_UNET_FLOPS = weakref.WeakKeyDictionary()   # UNet -> {kind of input: operations of one call on one latent}, for the thread rule
+
 def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
                 scheduler, # diffusers scheduler; a DDIM copy of its config is used
                 latents:torch.Tensor, # initial noise (B, C, H, W)
@@ -216,11 +219,9 @@ def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
         if h is None: return None
         h = torch.as_tensor(h).to(dev, dt)
         return h.expand(sl.stop - sl.start, *h.shape[1:]) if len(h) == 1 else h[sl]
-    out = []
-    for i in tqdm(range(0, B, bs), disable=not progress, desc='DDIM', unit='batch'):
-        sl = slice(i, min(i + bs, B))
-        kw = {}
-        if class_labels is not None: kw['class_labels'] = torch.as_tensor(class_labels)[sl].to(dev)
+    def unet_step(sl):
+        "step(x, t) for the latents `sl`: the UNet's noise prediction (guided if asked), then one DDIM update"
+        kw = {} if class_labels is None else dict(class_labels=torch.as_tensor(class_labels)[sl].to(dev))
         eh, nh = cond(encoder_hidden_states, sl), cond(negative_hidden_states, sl)
         def step(x, t):
             xi = sched.scale_model_input(x, t)
@@ -230,8 +231,17 @@ def ddim_sample(unet:nn.Module, # diffusers UNet2DModel or UNet2DConditionModel
             elif eh is not None: eps = unet(xi, t, encoder_hidden_states=eh, **kw).sample
             else: eps = unet(xi, t, **kw).sample
             return ddim_step(sched, eps, t, x)
-        with torch.inference_mode():
-            x = ddim_loop(sched, latents[sl].to(dev, dt), step)
+        return step
+    per_latent = None   # the thread rule's step is one UNet call over a batch (on the CPU; on a GPU the CPU only launches work)
+    if dev.type == 'cpu' and B:   # its operations on one latent, counted once per UNet and kind of input
+        seen, key = _UNET_FLOPS.setdefault(unet, {}), (tuple(latents.shape[1:]), cfg, encoder_hidden_states is not None, class_labels is not None)
+        if key not in seen: seen[key] = count_flops(unet_step(slice(0, 1)), latents[:1].to(dev, dt), sched.timesteps[0])
+        per_latent = seen[key]
+    out = []
+    for i in tqdm(range(0, B, bs), disable=not progress, desc='DDIM', unit='batch'):
+        sl = slice(i, min(i + bs, B))
+        with torch.inference_mode(), use_threads(work=None if per_latent is None else per_latent * (sl.stop - sl.start)):
+            x = ddim_loop(sched, latents[sl].to(dev, dt), unet_step(sl))
             if vae is not None: x = vae.decode(x.to(next(vae.parameters()).dtype) / vae.config.scaling_factor).sample
         out.append((x.to(out_dtype) / 2 + 0.5).clamp(0, 1).cpu())
     return torch.cat(out)
@@ -379,7 +389,8 @@ def embed_images(images:torch.Tensor, # images in [0, 1], (B, C, H, W)
             return m.get_image_features(pixel_values=((x - mean.to(x)) / std.to(x)))
     else: raise ValueError(f"embedder must be 'digits' or 'clip', got {embedder!r}")
     dev = next(m.parameters()).device
-    with torch.no_grad():
+    work = count_flops(f, images[:1].to(dev)) * min(batch_size, len(images)) if dev.type == 'cpu' and len(images) else None
+    with torch.no_grad(), use_threads(work=work):   # the thread rule's step: one batch
         return torch.cat([f(images[i:i + batch_size].to(dev)).float().cpu() for i in range(0, len(images), batch_size)])
 
 # %% ../nbs/09_diffusion.ipynb #89e6f32c
