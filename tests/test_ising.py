@@ -1,10 +1,9 @@
 "Fast tests of hessgeo.ising: shapes and statistics, determinism, bad input, agreement of the engines"
-import numba
 import numpy as np
 import pytest
 import torch
 
-from hessgeo.core import mean_and_error
+from hessgeo.core import mean_and_error, use_threads
 from hessgeo.ising import IsingSamples, lattice_stats, pack_spins, sample_ising, unpack_spins
 
 ENGINES = {'multispin': dict(backend='numba'), 'scalar': dict(backend='numba', multispin=False),
@@ -42,11 +41,8 @@ def test_packed_and_statistics_only():
 @pytest.mark.parametrize('engine', list(ENGINES))
 def test_same_seed_same_samples_any_thread_count(engine):
     kw = dict(T=[2.2, 2.6], H=[0.0, 0.05], L=8, n_samples=15, n_chains=10, burn_in=20, progress=False, **ENGINES[engine])
-    a = sample_ising(seed=5, **kw)
-    nt = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try: b = sample_ising(seed=5, **kw)
-    finally: numba.set_num_threads(nt)
+    with use_threads(2): a = sample_ising(seed=5, **kw)
+    with use_threads(1): b = sample_ising(seed=5, **kw)
     np.testing.assert_array_equal(a.spins, b.spins)
     np.testing.assert_array_equal(a.bonds, b.bonds)
     assert (sample_ising(seed=6, **kw).spins != a.spins).any()
@@ -56,11 +52,8 @@ def test_same_seed_same_samples_any_thread_count(engine):
 def test_multispin_drivers_thread_independent(L, P):
     # several groups (threads over groups) and one group of huge lattices (threads over rows): 1 thread, same chain
     kw = dict(T=np.linspace(1.8, 3.0, P), H=0.05, L=L, n_samples=2, burn_in=3, seed=1, progress=False)
-    a = sample_ising(**kw)
-    nt = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try: b = sample_ising(**kw)
-    finally: numba.set_num_threads(nt)
+    with use_threads(2): a = sample_ising(**kw)
+    with use_threads(1): b = sample_ising(**kw)
     assert a.info['engine'] == 'numba:multispin'
     np.testing.assert_array_equal(a.spins, b.spins)
 
