@@ -18,7 +18,8 @@ import torch
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from .core import check_finite, check_int
+from .core import check_finite, check_int, count_flops, use_threads
+from .diffusion import check_weights_format
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'DIGIT_STYLES', 'SaladSet', 'parse_salad_name', 'load_salad_folder', 'make_digit_salad',
@@ -301,8 +302,8 @@ def embed_batched(fn:Callable, # torch function (B, ...) -> (B, F)
                   progress:bool=False, # tqdm bar
                  ) -> np.ndarray:
     "Apply an embedding function in batches without gradients; (N, F) float64 numpy"
-    out = []
-    with torch.no_grad():
+    out, work = [], count_flops(fn, x[:1]) * min(batch_size, len(x))   # one call's work, for the thread rule
+    with torch.no_grad(), use_threads(work=work):
         for i in tqdm(range(0, len(x), batch_size), desc='embedding', disable=not progress, leave=False):
             out.append(fn(x[i:i + batch_size]).reshape(len(x[i:i + batch_size]), -1).double().cpu())
     return torch.cat(out).numpy()
@@ -311,19 +312,22 @@ def embed_batched(fn:Callable, # torch function (B, ...) -> (B, F)
 def load_clip_embedder(model_dir:str|None=None, # local folder of a CLIP checkpoint (default: env HESSGEO_CLIP_DIR)
                        *,
                        batch_size:int=64, # images per forward pass
+                       allow_pickle:bool=False, # accept a folder whose weights are pickle-format only (loading them can run code: trusted sources only)
                       ) -> Callable:
-    "A function images (N, H, W, 3) in [0, 1] -> CLIP image embeddings (N, F), from local weights only; RuntimeError explaining why not"
+    "A function images (N, H, W, 3) in [0, 1] -> CLIP image embeddings (N, F), from local safetensors weights only unless `allow_pickle`; RuntimeError explaining why CLIP is not available"
     model_dir = model_dir or os.environ.get('HESSGEO_CLIP_DIR')
     if not model_dir: raise RuntimeError("CLIP not available: no local weights given (pass model_dir or set HESSGEO_CLIP_DIR "
                                          "to a folder holding a CLIP checkpoint in transformers format); nothing is downloaded")
     if not Path(model_dir).is_dir(): raise RuntimeError(f"CLIP not available: {model_dir!r} is not a folder")
+    batch_size = check_int('batch_size', batch_size, min=1)
+    try: safe = check_weights_format(model_dir, allow_pickle)   # ValueError naming the folder for pickle-only weights
+    except FileNotFoundError as e: raise RuntimeError(f"CLIP not available: cannot load a CLIP checkpoint from {model_dir!r}: {e}") from None
     try: from transformers import CLIPModel, CLIPImageProcessor
     except ImportError as e: raise RuntimeError("CLIP not available: the 'transformers' package is not installed") from e
     try:
-        model = CLIPModel.from_pretrained(model_dir, local_files_only=True).eval()
+        model = CLIPModel.from_pretrained(model_dir, use_safetensors=safe, local_files_only=True).eval()
         proc = CLIPImageProcessor.from_pretrained(model_dir, local_files_only=True)
     except (OSError, ValueError) as e: raise RuntimeError(f"CLIP not available: cannot load a CLIP checkpoint from {model_dir!r}: {e}") from e
-    batch_size = check_int('batch_size', batch_size, min=1)
     def embed(images):
         out = []
         for i in range(0, len(images), batch_size):
