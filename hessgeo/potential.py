@@ -18,7 +18,7 @@ from torch import nn
 from torch.func import hessian, vjp, vmap
 from tqdm.auto import tqdm
 
-from .core import CoordMap, ParamGrid, check_finite, check_int, check_positive, torch_generator
+from .core import CoordMap, ParamGrid, check_finite, check_int, check_positive, torch_generator, use_threads
 
 # %% auto #0
 __all__ = ['ICNNPotential', 'MLPPotential', 'PotentialEnsemble', 'potential_grad', 'potential_hessian', 'CompositeLayerNorm',
@@ -490,29 +490,32 @@ def fit_potential(posteriors, # (G, G) posteriors, row i given a bundle at grid 
             Hx = potential_hessian(model, u_d) * (hw[:, None] * hw[None, :])
             init_tr = Hx.diagonal(dim1=-2, dim2=-1).sum(-1).abs().median().clamp_min(1e-12)
             model.log_scale += torch.log(target_tr / init_tr)
-    loss_fn = lambda: js_divergence(logP_d, bregman_log_posterior(model, u_d)).mean()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr / 20)
-    bar = tqdm(total=steps + lbfgs_steps, disable=not progress, desc='fit potential')
-    def row_batches():
-        "Index tensors of R rows: consecutive chunks of fresh random permutations, so every row is used equally often"
-        gen = torch_generator(seed)
-        while True: yield from torch.randperm(grid.n, generator=gen)[:grid.n - grid.n % R].to(dev).split(R)
-    batches = row_batches() if R < grid.n else None
-    def sub_loss():
-        i = next(batches)
-        return js_divergence(logP_d[i], bregman_log_posterior(model, u_d, u_d[i])).mean()
-    for _ in range(steps):
-        opt.zero_grad(); loss = loss_fn() if batches is None else sub_loss(); loss.backward(); opt.step(); sched.step()
-        fit.history.append(loss.item()); bar.update(); bar.set_postfix(jsd=f"{fit.history[-1]:.3e}")
-    if lbfgs_steps:
-        lb = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=lbfgs_steps, history_size=50, line_search_fn='strong_wolfe',
-                               tolerance_grad=1e-12, tolerance_change=1e-14)
-        def closure():
-            lb.zero_grad(); l = loss_fn(); l.backward()
-            fit.history.append(l.item()); bar.update(); bar.set_postfix(jsd=f"{fit.history[-1]:.3e}")
-            return l
-        lb.step(closure)
+    # the thread rule's step: F and grad F at every cell with their backward (~12 operations per parameter), the R x G logits
+    work = 12.0 * len(u_d) * sum(p.numel() for p in model.parameters()) + 10.0 * R * grid.n
+    with use_threads(work=work):
+        loss_fn = lambda: js_divergence(logP_d, bregman_log_posterior(model, u_d)).mean()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr / 20)
+        bar = tqdm(total=steps + lbfgs_steps, disable=not progress, desc='fit potential')
+        def row_batches():
+            "Index tensors of R rows: consecutive chunks of fresh random permutations, so every row is used equally often"
+            gen = torch_generator(seed)
+            while True: yield from torch.randperm(grid.n, generator=gen)[:grid.n - grid.n % R].to(dev).split(R)
+        batches = row_batches() if R < grid.n else None
+        def sub_loss():
+            i = next(batches)
+            return js_divergence(logP_d[i], bregman_log_posterior(model, u_d, u_d[i])).mean()
+        for _ in range(steps):
+            opt.zero_grad(); loss = loss_fn() if batches is None else sub_loss(); loss.backward(); opt.step(); sched.step()
+            fit.history.append(loss.item()); bar.update(); bar.set_postfix(jsd=f"{fit.history[-1]:.3e}")
+        if lbfgs_steps:
+            lb = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=lbfgs_steps, history_size=50, line_search_fn='strong_wolfe',
+                                   tolerance_grad=1e-12, tolerance_change=1e-14)
+            def closure():
+                lb.zero_grad(); l = loss_fn(); l.backward()
+                fit.history.append(l.item()); bar.update(); bar.set_postfix(jsd=f"{fit.history[-1]:.3e}")
+                return l
+            lb.step(closure)
     bar.close()
     if not math.isfinite(fit.history[-1] if fit.history else 0.0): raise RuntimeError("the fit diverged (JS divergence is not finite)")
     return _warn_nonconvex(fit)
