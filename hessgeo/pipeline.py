@@ -18,7 +18,7 @@ from .core import ParamGrid, CoordMap, ising_natural, tasep_inverse_rates, check
 from .data import SampleBank
 from .posterior import PosteriorNet, train_posterior, refit_head, sample_log_posteriors, crossfit_log_posteriors, seeded_net
 from .posterior import posterior_rows, posterior_means
-from .potential import FittedPotential, fit_potential, metric_error, affine_aligned_rmse
+from .potential import FittedPotential, fit_potential, metric_error, affine_aligned_rmse, heat_capacity_peak as fit_heat_capacity_peak
 from .baselines import mean_as_stat, pca_as_stat, classifim, statistic_metric, metric_jackknife, potential_from_gradient
 
 # %% auto #0
@@ -165,9 +165,7 @@ def ridge_of_fit(fit:FittedPotential, # a potential fitted on a (T, H) grid
                  n:int=2001, # points of the line H = 0
                 ) -> float:
     "Peak temperature of C(T) = T^2 g_TT(T, 0) of a fitted potential, on a fine line (its metric is smooth, no grid needed)"
-    T = torch.linspace(float(fit.grid.lo[0]), float(fit.grid.hi[0]), n, dtype=torch.float64)
-    g = fit.metric(torch.stack([T, torch.zeros_like(T)], -1))
-    return float(T[torch.argmax(T ** 2 * g[:, 0, 0])])
+    return fit_heat_capacity_peak(fit, n)
 
 # %% ../nbs/07a_pipeline.ipynb #fbc5abd5
 @dataclass
