@@ -302,10 +302,20 @@ def use_threads(threads:int|None=None, # a count chosen by the user: it also hol
 def count_flops(fn:Callable, # the computation, e.g. a network's forward
                 *args, # its arguments
                ) -> int:
-    "Floating-point operations of one call `fn(*args)` without gradients, as torch's `FlopCounterMode` counts them (matrix products and convolutions)"
-    from torch.utils.flop_counter import FlopCounterMode
-    with torch.no_grad(), FlopCounterMode(display=False) as fc: fn(*args)
-    return int(fc.get_total_flops())
+    "Floating-point operations of one call `fn(*args)` by torch's formulas (`torch.utils.flop_counter`: matrix products and convolutions), counted in a dispatch mode that works inside autograd and `torch.func` too"
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+    class Count(TorchDispatchMode):
+        "Runs every operation, adding the operations of those torch has a formula for"
+        def __init__(self): super().__init__(); self.total = 0
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None: self.total += formula(*args, **kwargs, out_val=out)
+            return out
+    with Count() as c: fn(*args)
+    return int(c.total)
 
 # %% ../nbs/00_core.ipynb #ccda5094
 def autocorrelation(x, # samples, shape (..., n) with time along the last axis, or (..., chains, n) with `chains_axis`
