@@ -15,7 +15,8 @@ The record is one JSON object (strict JSON: a non-finite number is written as nu
                  hessgeo, commit, load_avg_start, load_avg_end},
      "results": {... the benchmark's own figures ...}}
 
-`cpu_count` is the number of CPUs this process may run on, `threads` the torch and numba threads the benchmark set,
+`cpu_count` is the number of CPUs this process may run on, `threads` the torch and numba threads set with `--threads`
+(also for hessgeo's own work, through HESSGEO_THREADS), or 'thread rule' where the package chose per piece of work,
 `load_avg_start` / `load_avg_end` the 1-minute load average when it started and when it finished (other work on the
 machine changes every timing: the record says how much there was). No host name is recorded.
 
@@ -45,7 +46,8 @@ def parser(doc:str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = ap.add_argument_group('common to every benchmark')
     g.add_argument('--threads', type=int, default=None,
-                   help='torch and numba threads (default: every CPU this process may use)')
+                   help="torch and numba threads for all the benchmark runs, the package's work included (HESSGEO_THREADS); "
+                        "default: the package's thread rule (hessgeo.core.thread_count)")
     g.add_argument('--quick', action='store_true', help='tiny sizes: a smoke run, not a result (written only with --out)')
     g.add_argument('--seed', type=int, default=0, help='master seed of every random choice')
     g.add_argument('--device', default=None,
@@ -57,9 +59,9 @@ def parser(doc:str) -> argparse.ArgumentParser:
 
 
 def cpu_count() -> int:
-    "CPUs this process may run on (its affinity mask, not the machine's count)"
-    try: return len(os.sched_getaffinity(0))
-    except AttributeError: return os.cpu_count() or 1
+    "CPUs this process may run on (its affinity mask, not the machine's count): `hessgeo.core.cpu_count`"
+    from hessgeo.core import cpu_count as cpus
+    return cpus()
 
 
 def cpu_model() -> str:
@@ -78,13 +80,12 @@ def load_avg() -> float|None:
 
 
 def set_threads(n:int) -> int:
-    "Run torch and numba on `n` threads (numba: at most its configured maximum); returns `n`"
-    import torch
-    torch.set_num_threads(n)
-    try:
-        import numba
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    except ImportError: pass
+    "Run torch and numba on `n` threads here, in hessgeo's own work (HESSGEO_THREADS) and in the subprocesses; returns `n`"
+    from hessgeo.core import THREADS_ENV
+    os.environ[THREADS_ENV] = str(n)   # the package's thread rule gives way to a chosen count
+    import numba, torch
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(n)   # after numba: with numba's OpenMP layer both pools share one OpenMP setting
     return n
 
 
@@ -147,7 +148,7 @@ def start(name:str, ap:argparse.ArgumentParser, argv=None, *, devices=('cpu',)) 
     from hessgeo.core import resolve_device
     args = ap.parse_args(argv)
     if args.threads is not None and args.threads < 1: ap.error(f"--threads must be at least 1, got {args.threads}")
-    threads = set_threads(args.threads or cpu_count())
+    threads = set_threads(args.threads) if args.threads is not None else 'thread rule'   # else hessgeo chooses per piece of work
     try: dev = resolve_device(args.device)
     except ValueError as e: ap.error(f"--device {args.device}: {e}")
     if dev.type not in devices:
@@ -161,6 +162,6 @@ def start(name:str, ap:argparse.ArgumentParser, argv=None, *, devices=('cpu',)) 
                    python=platform.python_version(), numpy=numpy.__version__, torch=torch.__version__,
                    numba=numba_version, hessgeo=hessgeo.__version__, commit=git_commit(),
                    load_avg_start=load_avg(), load_avg_end=None)
-    print(f"{name}: {machine['device_name']} ({dev}), {threads} threads of {machine['cpu_count']} CPUs, "
+    print(f"{name}: {machine['device_name']} ({dev}), threads: {threads} (of {machine['cpu_count']} CPUs), "
           f"torch {torch.__version__}, seed {args.seed}{', quick sizes (not a result)' if args.quick else ''}", flush=True)
     return Run(name, args, dev, machine)

@@ -41,7 +41,8 @@ import time
 
 import torch
 
-from common import parser, start
+from common import cpu_count, parser, start
+from hessgeo.core import use_threads
 from hessgeo.diffusion import LatentPlane, PlaneSampler, ddim_sample, load_default_model, sample_plane
 
 # The Stable Diffusion v1.x UNet (the `unet/config.json` of the v1.4/v1.5 checkpoints), written out so that no
@@ -144,7 +145,13 @@ def n_params(m) -> int:
 
 
 def cpu_benchmark(a):
-    "The CPU figures: batched vs one-at-a-time ratio, and the default plane end to end"
+    "The CPU figures: batched vs one-at-a-time ratio, and the default plane end to end (on `--threads` threads, default every CPU)"
+    with use_threads(a.threads or cpu_count()):   # one count for both sides and the warm-ups, whatever their sizes would get
+        return _cpu_figures(a)
+
+
+def _cpu_figures(a):
+    "The figures of `cpu_benchmark`, on the threads it set"
     unet, scheduler = load_default_model()
     plane = LatentPlane.from_seeds(0, (1, 16, 16))
     ab = torch.rand(a.n_images, 2, generator=torch.Generator().manual_seed(a.seed))

@@ -5,7 +5,8 @@ parameter point (T, H), spread over T around T_c and a few fields. A "spin updat
 so one sweep of one lattice is L*L updates. Numba compilation is excluded by a warm-up call; each timed run does enough
 sweeps to last at least `--min-seconds`. hessgeo is timed through its public `sample_ising` (burn-in plus samples,
 statistics recorded every `--sweeps-between` sweeps, lattices not kept), so its number includes the measurement cost
-that the NumPy baseline does not pay. (The first burn-in sweeps also pick how the multi-spin engine spreads one group
+that the NumPy baseline does not pay. It runs on `--threads` threads, by default every CPU this process may use (the
+warm-up and the timed runs on the same count, whatever the package's thread rule would choose for their sizes). (The first burn-in sweeps also pick how the multi-spin engine spreads one group
 of 64 lattices over threads: rows in parallel on a quiet machine, one core when others compete for the cores.)
 
     python benchmarks/ising_throughput.py [--L 64] [--points 64] [--min-seconds 2] [--sweeps-between 10]
@@ -20,7 +21,8 @@ import time
 
 import numpy as np
 
-from common import parser, start
+from common import cpu_count, parser, start
+from hessgeo.core import use_threads
 from hessgeo.ising import sample_ising, acceptance_table
 
 
@@ -93,7 +95,10 @@ def main(argv=None):
     if a.quick: a.L, a.points, a.min_seconds, a.gpu_L, a.gpu_points = 16, 8, 0.2, 32, 64
     T, H = points(a.points)
     print(f'L={a.L}, P={a.points} lattices')
-    hg, hg_sweeps, hg_dt, engine = time_hessgeo(T, H, a.L, a.min_seconds, a.sweeps_between, backend='numba', seed=a.seed)
+    # one thread count for the warm-up and the timed runs, whatever their sizes: the multi-spin engine's first burn-in
+    # sweeps choose its driver on several threads only, so a warm-up on fewer threads would leave that path cold
+    with use_threads(a.threads or cpu_count()):
+        hg, hg_sweeps, hg_dt, engine = time_hessgeo(T, H, a.L, a.min_seconds, a.sweeps_between, backend='numba', seed=a.seed)
     print(f'hessgeo ({engine}): {hg:.3e} spin updates/s ({hg_sweeps} sweeps in {hg_dt:.2f} s)')
     npu, np_sweeps, np_dt = time_numpy(T, H, a.L, a.min_seconds, seed=a.seed)
     print(f'numpy checkerboard: {npu:.3e} spin updates/s ({np_sweeps} sweeps in {np_dt:.2f} s)')

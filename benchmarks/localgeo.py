@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torch.func import jacfwd, jacrev, vmap
 
-from common import parser, start
+from common import cpu_count, parser, start
+from hessgeo.core import use_threads
 from hessgeo.localgeo import local_geometry, ddim_generator
 
 
@@ -53,53 +54,56 @@ def main(argv=None):
     if a.quick: a.n_latents, a.steps, a.n_points, a.repeats, a.batch_size = 4, 2, 32, 1, 4
     res = {}
 
-    # (a) the embedded diffusion model
-    try:
-        from hessgeo.diffusion import load_default_model
-        unet, scheduler = load_default_model()
-    except ImportError as e:
-        print(f"(a) skipped: the embedded diffusion model is not available ({e})")
-        res.update(descriptors_per_s=None)
-    else:
-        G = ddim_generator(unet.eval(), scheduler, steps=a.steps)
-        z = torch.randn(a.n_latents, 1, 16, 16, generator=torch.Generator().manual_seed(a.seed))
-        n_jac = min(a.n_latents, 8)
-        local_geometry(G, z[:2], P=a.P, chunk=a.batch_size, progress=False)     # warm-up of both timed paths
-        local_geometry(G, z[:1], P=a.P, complexity='jac_var', ball_dim=2, radius=0.1, chunk=a.batch_size, progress=False)
-        t, lg = best_of(lambda: local_geometry(G, z, P=a.P, chunk=a.batch_size, progress=False), a.repeats)
-        t_jv, _ = best_of(lambda: local_geometry(G, z[:n_jac], P=a.P, complexity='jac_var', ball_dim=2, radius=0.1,
-                                                chunk=a.batch_size, progress=False), 1)
-        res.update(descriptors_per_s=a.n_latents / t, diffusion_latents=a.n_latents, ddim_steps=a.steps, P=a.P,
-                   psi_mean=float(lg.psi.mean()), erank_mean=float(lg.erank.mean()),
-                   with_jac_var_per_s=n_jac / t_jv)
-        print(f"(a) diffusion model, {a.steps} DDIM steps, P = {a.P}: {a.n_latents} latents in {t:.2f}s = "
-              f"{a.n_latents / t:.2f} descriptors/s (psi, rank, erank); with the Jacobian variation (2 axes, "
-              f"4 vertices): {n_jac / t_jv:.3f}/s; mean psi {float(lg.psi.mean()):.2f}, mean erank {float(lg.erank.mean()):.2f}")
+    # every side on one thread count (default: every CPU this process may use), the package's functions included,
+    # whatever its thread rule would choose for each size: the ratios compare methods, not thread counts
+    with use_threads(a.threads or cpu_count()):
+        # (a) the embedded diffusion model
+        try:
+            from hessgeo.diffusion import load_default_model
+            unet, scheduler = load_default_model()
+        except ImportError as e:
+            print(f"(a) skipped: the embedded diffusion model is not available ({e})")
+            res.update(descriptors_per_s=None)
+        else:
+            G = ddim_generator(unet.eval(), scheduler, steps=a.steps)
+            z = torch.randn(a.n_latents, 1, 16, 16, generator=torch.Generator().manual_seed(a.seed))
+            n_jac = min(a.n_latents, 8)
+            local_geometry(G, z[:2], P=a.P, chunk=a.batch_size, progress=False)     # warm-up of both timed paths
+            local_geometry(G, z[:1], P=a.P, complexity='jac_var', ball_dim=2, radius=0.1, chunk=a.batch_size, progress=False)
+            t, lg = best_of(lambda: local_geometry(G, z, P=a.P, chunk=a.batch_size, progress=False), a.repeats)
+            t_jv, _ = best_of(lambda: local_geometry(G, z[:n_jac], P=a.P, complexity='jac_var', ball_dim=2, radius=0.1,
+                                                    chunk=a.batch_size, progress=False), 1)
+            res.update(descriptors_per_s=a.n_latents / t, diffusion_latents=a.n_latents, ddim_steps=a.steps, P=a.P,
+                       psi_mean=float(lg.psi.mean()), erank_mean=float(lg.erank.mean()),
+                       with_jac_var_per_s=n_jac / t_jv)
+            print(f"(a) diffusion model, {a.steps} DDIM steps, P = {a.P}: {a.n_latents} latents in {t:.2f}s = "
+                  f"{a.n_latents / t:.2f} descriptors/s (psi, rank, erank); with the Jacobian variation (2 axes, "
+                  f"4 vertices): {n_jac / t_jv:.3f}/s; mean psi {float(lg.psi.mean()):.2f}, mean erank {float(lg.erank.mean()):.2f}")
 
-    # (b) JVP route vs full Jacobian on a small generator
-    G = small_generator(seed=a.seed)
-    d = 64
-    z = torch.randn(a.n_points, d, generator=torch.Generator().manual_seed(a.seed + 1), dtype=torch.float64)
-    def full(jac):
-        with torch.no_grad():
-            J = vmap(jac(lambda x: G(x[None])[0]))(z)
-        return torch.log(torch.linalg.svdvals(J)).sum(-1)
-    zw = z
-    z = z[:4]; full(jacfwd); full(jacrev)   # warm-up (first-call overheads) of every timed path
-    local_geometry(G, z, P=d, chunk=4, progress=False); local_geometry(G, z, P=16, chunk=4, progress=False)
-    z = zw
-    t_fwd, psi_full = best_of(lambda: full(jacfwd), a.repeats)
-    t_rev, psi_rev = best_of(lambda: full(jacrev), a.repeats)
-    t_jvp, lg = best_of(lambda: local_geometry(G, z, P=d, chunk=a.n_points, progress=False), a.repeats)
-    t_16, _ = best_of(lambda: local_geometry(G, z, P=16, chunk=a.n_points, progress=False), a.repeats)
-    err = float((lg.psi - psi_full).abs().max())
-    t_full = min(t_fwd, t_rev)
-    res.update(jvp_vs_full_ratio=t_full / t_jvp, psi_abs_err=err, small_points=a.n_points, small_full_jacfwd_s=t_fwd,
-               small_full_jacrev_s=t_rev, small_jvp_P_d_s=t_jvp, small_jvp_P16_s=t_16, jvp16_vs_full_ratio=t_full / t_16,
-               psi_full_mean=float(psi_full.mean()), jacfwd_jacrev_psi_diff=float((psi_full - psi_rev).abs().max()))
-    print(f"(b) MLP 64->512->512->784 (float64), {a.n_points} points: full Jacobian jacfwd {t_fwd:.3f}s, jacrev {t_rev:.3f}s; "
-          f"JVP route P = d = 64: {t_jvp:.3f}s (ratio {t_full / t_jvp:.2f}, max |psi diff| {err:.1e}); "
-          f"P = 16 probe: {t_16:.3f}s (ratio {t_full / t_16:.2f})")
+        # (b) JVP route vs full Jacobian on a small generator
+        G = small_generator(seed=a.seed)
+        d = 64
+        z = torch.randn(a.n_points, d, generator=torch.Generator().manual_seed(a.seed + 1), dtype=torch.float64)
+        def full(jac):
+            with torch.no_grad():
+                J = vmap(jac(lambda x: G(x[None])[0]))(z)
+            return torch.log(torch.linalg.svdvals(J)).sum(-1)
+        zw = z
+        z = z[:4]; full(jacfwd); full(jacrev)   # warm-up (first-call overheads) of every timed path
+        local_geometry(G, z, P=d, chunk=4, progress=False); local_geometry(G, z, P=16, chunk=4, progress=False)
+        z = zw
+        t_fwd, psi_full = best_of(lambda: full(jacfwd), a.repeats)
+        t_rev, psi_rev = best_of(lambda: full(jacrev), a.repeats)
+        t_jvp, lg = best_of(lambda: local_geometry(G, z, P=d, chunk=a.n_points, progress=False), a.repeats)
+        t_16, _ = best_of(lambda: local_geometry(G, z, P=16, chunk=a.n_points, progress=False), a.repeats)
+        err = float((lg.psi - psi_full).abs().max())
+        t_full = min(t_fwd, t_rev)
+        res.update(jvp_vs_full_ratio=t_full / t_jvp, psi_abs_err=err, small_points=a.n_points, small_full_jacfwd_s=t_fwd,
+                   small_full_jacrev_s=t_rev, small_jvp_P_d_s=t_jvp, small_jvp_P16_s=t_16, jvp16_vs_full_ratio=t_full / t_16,
+                   psi_full_mean=float(psi_full.mean()), jacfwd_jacrev_psi_diff=float((psi_full - psi_rev).abs().max()))
+        print(f"(b) MLP 64->512->512->784 (float64), {a.n_points} points: full Jacobian jacfwd {t_fwd:.3f}s, jacrev {t_rev:.3f}s; "
+              f"JVP route P = d = 64: {t_jvp:.3f}s (ratio {t_full / t_jvp:.2f}, max |psi diff| {err:.1e}); "
+              f"P = 16 probe: {t_16:.3f}s (ratio {t_full / t_16:.2f})")
     run.finish(res)
 
 

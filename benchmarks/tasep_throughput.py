@@ -3,7 +3,8 @@ vs the simulator's effectively independent samples.
 
 Both simulators run the same dynamics (one attempt = one uniformly chosen bond of N+1, fired with probability
 rate / max(1, alpha, beta)) on the same N and the same batch of chains, in one process. The NumPy reference does one
-attempt for every chain per vectorised step, with random numbers drawn in blocks.
+attempt for every chain per vectorised step, with random numbers drawn in blocks. hessgeo runs on `--threads` threads,
+by default every CPU this process may use (warm-ups and timed runs on the same count).
 
 Independent samples per second of the simulator = attempts/s / ((N+1) * tau), with tau the integrated
 autocorrelation time (in sweeps) of the particle number measured at one point per phase.
@@ -19,7 +20,8 @@ import time
 
 import numpy as np
 
-from common import parser, start
+from common import cpu_count, parser, start
+from hessgeo.core import use_threads
 from hessgeo.tasep import simulate_tasep, sample_tasep_exact, tasep_phase
 
 
@@ -77,31 +79,33 @@ def main(argv=None):
     numpy_rate, steps, dt = time_numpy(al, be, N, B, args.seconds, seed)
     print(f"numpy reference : {numpy_rate:.3e} attempts/s ({steps} steps x {B} chains in {dt:.2f} s)")
 
-    # hessgeo numba path: same N and batch (4 points x B/4 chains)
-    P = 4; C = max(1, B // P)
-    sweeps = max(10, int(args.seconds * 2e8 / (P * C * (N + 1))))
-    hg_rate = time_hessgeo(al, be, N, P, C, sweeps, seed + 1)
-    print(f"hessgeo (numba) : {hg_rate:.3e} attempts/s ({sweeps} sweeps x {P * C} chains)")
-    print(f"ratio           : {hg_rate / numpy_rate:.1f}x")
-    all_bonds = time_hessgeo(0.9, 1.3, N, P, C, sweeps, seed + 1)
-    print(f"  (at alpha=0.9, beta=1.3, where r_max > 1 and every bond needs an acceptance draw: {all_bonds:.3e} attempts/s)")
+    # hessgeo numba path: same N and batch (4 points x B/4 chains), on one thread count for the warm-ups and the timed
+    # runs (default: every CPU this process may use), whatever the package's thread rule would choose for their sizes
+    with use_threads(args.threads or cpu_count()):
+        P = 4; C = max(1, B // P)
+        sweeps = max(10, int(args.seconds * 2e8 / (P * C * (N + 1))))
+        hg_rate = time_hessgeo(al, be, N, P, C, sweeps, seed + 1)
+        print(f"hessgeo (numba) : {hg_rate:.3e} attempts/s ({sweeps} sweeps x {P * C} chains)")
+        print(f"ratio           : {hg_rate / numpy_rate:.1f}x")
+        all_bonds = time_hessgeo(0.9, 1.3, N, P, C, sweeps, seed + 1)
+        print(f"  (at alpha=0.9, beta=1.3, where r_max > 1 and every bond needs an acceptance draw: {all_bonds:.3e} attempts/s)")
 
-    # exact sampler: configurations per second, one point per phase
-    pts = np.array([[0.3, 0.7], [0.75, 0.35], [0.9, 1.3]])
-    sample_tasep_exact(pts[:, 0], pts[:, 1], N, 10, seed=seed + 2)
-    S = 2_000 if args.quick else 20_000
-    t0 = time.perf_counter(); sample_tasep_exact(pts[:, 0], pts[:, 1], N, S, seed=seed + 2); dt = time.perf_counter() - t0
-    exact_rate = len(pts) * S / dt
-    print(f"exact sampler   : {exact_rate:.3e} configurations/s ({len(pts)} x {S} in {dt:.2f} s)")
+        # exact sampler: configurations per second, one point per phase
+        pts = np.array([[0.3, 0.7], [0.75, 0.35], [0.9, 1.3]])
+        sample_tasep_exact(pts[:, 0], pts[:, 1], N, 10, seed=seed + 2)
+        S = 2_000 if args.quick else 20_000
+        t0 = time.perf_counter(); sample_tasep_exact(pts[:, 0], pts[:, 1], N, S, seed=seed + 2); dt = time.perf_counter() - t0
+        exact_rate = len(pts) * S / dt
+        print(f"exact sampler   : {exact_rate:.3e} configurations/s ({len(pts)} x {S} in {dt:.2f} s)")
 
-    # simulator autocorrelation of the particle number, in sweeps, one point per phase
-    spacing = max(1, N // 10)
-    res = simulate_tasep(pts[:, 0], pts[:, 1], N, n_samples=200 if args.quick else 2000, n_chains=32, spacing=spacing,
-                         seed=seed + 3, progress=False)
-    tau = res.autocorr_time() * spacing
-    ind = hg_rate / ((N + 1) * tau)
-    for (a, b), t, r in zip(pts, tau, ind):
-        print(f"  {tasep_phase(a, b)} (alpha={a}, beta={b}): tau = {t:.0f} sweeps -> {r:.3e} independent samples/s")
+        # simulator autocorrelation of the particle number, in sweeps, one point per phase
+        spacing = max(1, N // 10)
+        res = simulate_tasep(pts[:, 0], pts[:, 1], N, n_samples=200 if args.quick else 2000, n_chains=32, spacing=spacing,
+                             seed=seed + 3, progress=False)
+        tau = res.autocorr_time() * spacing
+        ind = hg_rate / ((N + 1) * tau)
+        for (a, b), t, r in zip(pts, tau, ind):
+            print(f"  {tasep_phase(a, b)} (alpha={a}, beta={b}): tau = {t:.0f} sweeps -> {r:.3e} independent samples/s")
     sim_ind = float(np.mean(ind))
     print(f"simulator       : {sim_ind:.3e} independent samples/s (mean over the three phases)")
     run.finish(dict(hessgeo_attempts_per_s=hg_rate, numpy_attempts_per_s=numpy_rate, ratio=hg_rate / numpy_rate,

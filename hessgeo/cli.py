@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse
 import dataclasses
+import re
 import sys
 import types
 import typing
@@ -16,14 +17,16 @@ from fastcore.docments import docments
 
 from . import __version__, plots
 from .plots import save_figure
-from .core import use_threads
-from .results import write_arrays, write_results
+from .core import FolderLocked, check_int, folder_lock, resolve_device, use_threads
+from .results import prepare_output, write_arrays, write_results
 from .salad import format_comparison
 from .studies import digits_plane, geodesic, ising, localgeo, salad, tasep, thermo
+from .studies.ising import check_memory
 
 # %% auto #0
-__all__ = ['JOBS', 'field_type', 'add_preset_options', 'preset_from', 'Job', 'report_ising', 'report_tasep', 'report_thermo',
-           'report_diffusion', 'report_localgeo', 'report_salad', 'report_geodesic', 'build_parser', 'main']
+__all__ = ['JOBS', 'NEGATIVE', 'field_type', 'add_preset_options', 'preset_from', 'Job', 'report_ising', 'report_tasep',
+           'report_thermo', 'report_diffusion', 'report_localgeo', 'report_salad', 'report_geodesic', 'build_parser',
+           'join_negative_values', 'main']
 
 # %% ../nbs/23_cli.ipynb #e4e4df64
 def field_type(hint) -> type:
@@ -68,22 +71,27 @@ class Job:
         add_preset_options(p, self.study.PRESETS)
         p.add_argument('--seed', type=int, default=0, help='master seed (default: 0)')
         p.add_argument('--device', default=None, help='torch device, e.g. cpu or cuda (default: CUDA when available, else the CPU)')
-        p.add_argument('--out', default='hessgeo_out', help='output folder (default: hessgeo_out)')
+        p.add_argument('--out', default='hessgeo_out', help='output folder, created if needed and locked while the job writes (default: hessgeo_out)')
+        p.add_argument('--wait', action='store_true', help='if another hessgeo run is writing into --out, wait for it to finish instead of stopping')
         p.add_argument('--quiet', action='store_true', help='no progress bars')
         p.add_argument('--threads', type=int, default=None, help="torch and numba threads for all the job's work (default: HESSGEO_THREADS, else the package's thread rule)")
         p.set_defaults(job=self)
 
     def run(self, args:argparse.Namespace) -> int:
-        "Run the study with the options, write figures, arrays and the results file, print where and the headline numbers"
-        preset, out = preset_from(args, self.study.PRESETS), Path(args.out)
+        "Check every option, then, holding the lock of --out, run the study and write figures, arrays and the results file; print where and the headline numbers"
+        preset = preset_from(args, self.study.PRESETS)   # every field checked by the preset
+        seed, device = check_int('seed', args.seed, min=0), resolve_device(args.device)
+        check_memory(preset)
         matplotlib.use('Agg')   # figures are written to files: no display needed
         with use_threads(args.threads):   # --threads holds everywhere; without it each piece of work follows the thread rule
-            res = self.study.run(preset, work=None if self.work is None else out / self.work, seed=args.seed, device=args.device,
-                                 progress=not args.quiet)
-        for note in getattr(res, 'notes', []): print(f"note: {note}", file=sys.stderr)
-        files, lines = self.report(res, out)
-        if self.arrays: files.append(write_arrays(out / self.arrays, res.arrays()))
-        files.append(write_results(out / self.results, res, job=self.name, settings=preset, seed=args.seed, grid=getattr(res, 'grid', None)))
+            out = prepare_output(args.out)
+            with folder_lock(out, wait=args.wait):   # one run at a time writes into --out
+                res = self.study.run(preset, work=None if self.work is None else out / self.work, seed=seed, device=device, progress=not args.quiet)
+                for note in getattr(res, 'notes', []): print(f"note: {note}", file=sys.stderr)
+                files, lines = self.report(res, out)
+                arrays = [write_arrays(out / self.arrays, res.arrays())] if self.arrays else []
+                files += arrays + [write_results(out / self.results, res, job=self.name, settings=preset, seed=seed,
+                                                 grid=getattr(res, 'grid', None), files=arrays)]
         print(f"wrote {', '.join(map(str, files))}")
         for line in lines: print(line)
         return 0
@@ -169,10 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     for job in JOBS.values(): job.register_subcommand(commands)
     return parser
 
+NEGATIVE = re.compile(r'-\.?\d')   # a value such as -1,-1 or -0.5;2,1: argparse would take it for an option
+
+def join_negative_values(argv:list, # command-line arguments
+                        ) -> list:
+    "`--name -1,-1` as `--name=-1,-1`, so that argparse reads a value starting with a minus sign as the option's value"
+    out = []
+    for a in argv:
+        if out and out[-1].startswith('--') and '=' not in out[-1] and NEGATIVE.match(a): out[-1] += '=' + a
+        else: out.append(a)
+    return out
+
 def main(argv:list|None=None, # arguments after the program name (default: sys.argv[1:])
         ) -> int:
     "Entry point of the `hessgeo` console command: `hessgeo <job> [options]`; exit code 2 for bad input"
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
     if argv and not argv[0].startswith('-') and argv[0] not in JOBS:
         print(f"hessgeo: unknown job {argv[0]!r}; choose from {', '.join(JOBS)}", file=sys.stderr)
         return 2
@@ -183,6 +202,6 @@ def main(argv:list|None=None, # arguments after the program name (default: sys.a
         parser.print_help()
         return 0
     try: return args.job.run(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, FolderLocked) as e:
         print(f"hessgeo {args.job.name}: error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import torch
 from torch.func import vjp
 from scipy.integrate import simpson
 
-from .core import check_int, check_positive
+from .core import check_int, check_positive, count_flops, use_threads
 from .metrics import Metric, as_metric, as_points, check_metric_values, inverse_2x2, metric_problems
 
 # %% auto #0
@@ -105,6 +105,13 @@ def _accel(metric, x, v):
     G, g = metric.christoffels_and_metric(x)
     return -torch.einsum('bkij,bi,bj->bk', G, v, v), g
 
+def _step_work(metric, # the metric
+               x:torch.Tensor, # points (B, 2); one of them is evaluated
+               n:int, # points per solver step
+              ) -> float:
+    "Operations of one solver step over `n` points, for the thread rule: about ten metric evaluations per point (the metric and its derivatives)"
+    return 10.0 * n * count_flops(metric.matrix, x[:1])
+
 # %% ../nbs/08a_geodesics.ipynb #5b4ac83e
 def _rk4_path(metric, x, v, n_steps:int, t_end:float=1.0):
     "Pure RK4 integration: positions, velocities (B, n_steps+1, 2) and the metric at each node (B, n_steps+1, 2, 2)"
@@ -144,7 +151,7 @@ class RK4Shooter:
         if v.shape != x.shape: raise ValueError(f"x and v must have the same shape, got {tuple(x.shape)} and {tuple(v.shape)}")
         check_metric_values(metric.matrix(x), x)
         t_end = float(check_positive('t_end', t_end))
-        with torch.no_grad():
+        with torch.no_grad(), use_threads(work=_step_work(metric, x, len(x))):
             xs, vs, gs = _rk4_path(metric, x, v, self.n_steps, t_end)
         B, n = xs.shape[:2]
         bad = ~(torch.isfinite(xs).all(-1) & torch.isfinite(vs).all(-1))
@@ -241,7 +248,7 @@ class EnergyBVP:
             e = discrete_energy(metric, c, self.detach_metric).sum()
             e.backward()
             return e
-        opt.step(closure)
+        with use_threads(work=_step_work(metric, p, c0.shape[0] * c0.shape[1])): opt.step(closure)
         c = torch.cat([p[:, None], inner.detach(), q[:, None]], 1)
         B, n = c.shape[:2]
         bad = ~torch.isfinite(c).all(-1) | ~metric.in_domain(torch.nan_to_num(c).reshape(-1, 2)).reshape(B, n)
@@ -287,7 +294,7 @@ class ShootingBVP:
         v = (q - p) if v0 is None else as_points('v0', v0).to(p)
         B = p.shape[0]
         tol = self.tol * (1 + q.norm(dim=-1))
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), use_threads(work=_step_work(metric, p, 2 * B)):
             warnings.simplefilter('ignore')
             r = self._end_checked(metric, p, v) - q
             rn = torch.nan_to_num(r.norm(dim=-1), nan=math.inf)

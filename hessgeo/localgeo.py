@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import jvp, vmap
 from tqdm.auto import tqdm
 
-from .core import atomic_path, check_finite, check_int, check_positive, torch_generator
+from .core import atomic_path, check_finite, check_int, check_positive, torch_generator, count_flops, use_threads
 from .diffusion import ddim_loop, ddim_scheduler, ddim_step
 
 # %% auto #0
@@ -295,7 +295,9 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
     P = Q.shape[1]
     radius, ball_dim = _ball_args(Q, radius, ball_dim)
     chunk = check_int('chunk', chunk, min=1)
-    with torch.no_grad(): D = G(z[:1]).numel()
+    probe = []   # one point's forward pass: the output size, and the operations the thread rule sees
+    flops = count_flops(lambda x: probe.append(G(x)), z[:1])
+    D = probe[0].numel()
     R = _output_projection(out_proj, D, seed, z.dtype, z.device)
     out_dim = D if R is None else R.shape[1]
     keys = ['sigma'] + [k for k in ('flips', 'jac_var') if k in complexity]
@@ -308,10 +310,11 @@ def local_geometry(G:Callable, # batched generator z (B, *zshape) -> x (B, *xsha
     start = len(torch.cat(out['sigma'])) if out['sigma'] else 0
     for i in tqdm(range(start, z.shape[0], chunk), desc='local geometry', disable=not progress, leave=False):
         zc = z[i:i + chunk]
-        JQ = subspace_jacobian(G, zc, Q, R, model=model)
-        out['sigma'].append(torch.linalg.svdvals(JQ))
-        if 'flips' in complexity: out['flips'].append(neuron_flips(G, zc, Q, radius, ball_dim=ball_dim, act_types=act_types, model=model))
-        if 'jac_var' in complexity: out['jac_var'].append(jacobian_variation(G, zc, Q, radius, ball_dim=ball_dim, R=R, JQ0=JQ, model=model))
+        with use_threads(work=3.0 * P * len(zc) * flops):   # a chunk's Jacobian: about three forward passes per direction
+            JQ = subspace_jacobian(G, zc, Q, R, model=model)
+            out['sigma'].append(torch.linalg.svdvals(JQ))
+            if 'flips' in complexity: out['flips'].append(neuron_flips(G, zc, Q, radius, ball_dim=ball_dim, act_types=act_types, model=model))
+            if 'jac_var' in complexity: out['jac_var'].append(jacobian_variation(G, zc, Q, radius, ball_dim=ball_dim, R=R, JQ0=JQ, model=model))
         if checkpoint is not None:
             from safetensors.torch import save_file
             with atomic_path(checkpoint) as tmp:

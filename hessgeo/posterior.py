@@ -20,14 +20,14 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .core import (ParamGrid, CoordMap, check_int, check_positive, child_seeds, folder_lock, load_checked_tensors,
-                          resolve_device, save_checked_tensors)
+                          resolve_device, save_checked_tensors, count_flops, use_threads)
 from .data import Processes, SampleBank, processes
 
 # %% auto #0
 __all__ = ['CHECKPOINT', 'LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'SmoothHead', 'PosteriorNet', 'check_bank_grid',
-           'TrainResult', 'train_posterior', 'sample_log_posteriors', 'RefitResult', 'refit_head', 'posterior_rows',
-           'posterior_means', 'PosteriorEvaluation', 'evaluate_posterior', 'seeded_net', 'crossfit_log_posteriors',
-           'save_posterior', 'load_posterior']
+           'TrainResult', 'step_flops', 'train_posterior', 'sample_log_posteriors', 'RefitResult', 'refit_head',
+           'posterior_rows', 'posterior_means', 'PosteriorEvaluation', 'evaluate_posterior', 'seeded_net',
+           'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
 
 # %% ../nbs/05_posterior.ipynb #2ea7f99a
 class LatticeEncoder(nn.Module):
@@ -302,6 +302,22 @@ def _val_nll(net:PosteriorNet, # the network (not its wrapper)
         tot = sum(-net(val_b[a:a + chunk]).gather(1, val_l[a:a + chunk, None]).sum().item() for a in range(0, len(val_b), chunk))
     net.train(); return procs.sum(tot) / n
 
+# %% ../nbs/05_posterior.ipynb #f0de78ef
+def step_flops(module:nn.Module, # the network (counted in eval mode, then left as it was)
+               x:torch.Tensor, # inputs with a leading batch dimension; up to 64 of them are run once
+               n:float, # inputs per step
+               *,
+               fn:Callable|None=None, # what a step calls on the inputs (default: `module`), e.g. `net.sample_log_posterior`
+               backward:bool=False, # a training step: forward and backward, about three forward passes
+              ) -> float:
+    "Floating-point operations of one step over `n` inputs: `core.count_flops` on up to 64 of `x`, scaled; the work the thread rule sees"
+    k = max(1, min(len(x), 64))
+    was = module.training
+    module.eval()
+    try: f = count_flops(module if fn is None else fn, x[:k])
+    finally: module.train(was)
+    return f * n / k * (3 if backward else 1)
+
 # %% ../nbs/05_posterior.ipynb #83d7328e
 def train_posterior(net:PosteriorNet, # the network (trained in place; ends holding the best validation weights)
                     bank:SampleBank, # samples on the network's grid (complete)
@@ -342,6 +358,8 @@ def train_posterior(net:PosteriorNet, # the network (trained in place; ends hold
         G = bank.grid.n
         spe = check_int('steps_per_epoch', steps_per_epoch, min=1) if steps_per_epoch else max(1, G * tr.shape[1] // (bundle_size * batch_size))
         n_v = n_val or G * (va.shape[1] // bundle_size)
+        step = step_flops(net, x[0, :64], bundle_size * batch_size / procs.count, fn=net.sample_log_posterior, backward=True)
+        held.enter_context(use_threads(work=step))   # the thread rule, for the rest of the training
         val_b, val_l = _gather(x, *_bundle_indices(G, va, bundle_size, n_v, np.random.default_rng([seed, 1])), slice(procs.index, None, procs.count))
         nbrs = [bank.grid.neighbours(i, radius) for i in range(G)] if radius else None
         opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -381,7 +399,8 @@ def sample_log_posteriors(net:PosteriorNet, # trained network
     idx = np.broadcast_to(np.arange(bank.n_samples), (G, bank.n_samples)) if sample_idx is None else np.asarray(sample_idx)
     flat = _cell_samples(x, idx)
     net.eval()
-    with torch.no_grad(): out = torch.cat([net.sample_log_posterior(flat[a:a + chunk]).double().cpu() for a in range(0, len(flat), chunk)])
+    with torch.no_grad(), use_threads(work=step_flops(net, flat, chunk, fn=net.sample_log_posterior)):
+        out = torch.cat([net.sample_log_posterior(flat[a:a + chunk]).double().cpu() for a in range(0, len(flat), chunk)])
     if not torch.isfinite(out).all(): raise ValueError("the network produced non-finite log-posteriors")
     return out.reshape(G, idx.shape[1], G)
 
@@ -423,16 +442,18 @@ def refit_head(net:PosteriorNet, # trained network; its head's last linear layer
     def features(idx):
         idx = np.asarray(idx)
         flat = _cell_samples(x, idx)
-        with torch.no_grad(): z = torch.cat([net.encoder(flat[a:a + chunk]) for a in range(0, len(flat), chunk)])
+        with torch.no_grad(), use_threads(work=step_flops(net.encoder, flat, chunk)):
+            z = torch.cat([net.encoder(flat[a:a + chunk]) for a in range(0, len(flat), chunk)])
         return z, torch.arange(G, device=dev).repeat_interleave(idx.shape[1])
     def nll(z, lab, grad=False):
-        "mean cross-entropy over all samples; with grad, gradients accumulated chunk by chunk"
+        "mean cross-entropy over all samples, on the thread rule's count for one chunk; with grad, gradients accumulated chunk by chunk"
         tot = 0.0
-        for a in range(0, len(z), chunk):
-            with torch.set_grad_enabled(grad):
-                l = nn.functional.cross_entropy(net.log_scale.exp() * net.head(z[a:a + chunk]), lab[a:a + chunk], reduction='sum') / len(z)
-            if grad: l.backward()
-            tot += l.item()
+        with use_threads(work=step_flops(net.head, z, min(chunk, len(z)), backward=grad)):
+            for a in range(0, len(z), chunk):
+                with torch.set_grad_enabled(grad):
+                    l = nn.functional.cross_entropy(net.log_scale.exp() * net.head(z[a:a + chunk]), lab[a:a + chunk], reduction='sum') / len(z)
+                if grad: l.backward()
+                tot += l.item()
         return tot
     z, lab = features(sample_idx)
     old = {k: v.detach().clone() for k, v in lin.state_dict().items()}
@@ -517,7 +538,8 @@ def evaluate_posterior(net:PosteriorNet, # trained network
     idx = np.broadcast_to(np.arange(bank.n_samples), (G, bank.n_samples)) if sample_idx is None else np.asarray(sample_idx)
     b, lab = _draw_bundles(x, idx, check_int('bundle_size', bundle_size, min=1), check_int('n_bundles', n_bundles, min=1), np.random.default_rng(seed))
     net.eval()
-    with torch.no_grad(): lp = torch.cat([net(b[a:a + 1024]).double().cpu() for a in range(0, len(b), 1024)])
+    with torch.no_grad(), use_threads(work=step_flops(net, b, min(len(b), 1024))):
+        lp = torch.cat([net(b[a:a + 1024]).double().cpu() for a in range(0, len(b), 1024)])
     lab = lab.cpu()
     p = lp.exp()
     ij = torch.as_tensor(np.stack(np.unravel_index(np.arange(G), bank.grid.shape), -1), dtype=torch.float64)

@@ -7,19 +7,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import __version__
-from .core import ParamGrid, atomic_path
+from .core import ParamGrid, atomic_path, read_checked_json, sha256_file, write_checked_json
 
 # %% auto #0
-__all__ = ['META_KEYS', 'grid_dict', 'json_ready', 'results_dict', 'write_results', 'write_arrays', 'LoadedResults',
-           'load_results']
+__all__ = ['FORMAT', 'META_KEYS', 'grid_dict', 'json_ready', 'prepare_output', 'results_dict', 'write_results', 'write_arrays',
+           'LoadedResults', 'check_beside', 'load_results']
 
 # %% ../nbs/13_results.ipynb #808bc64f
 def grid_dict(grid:ParamGrid, # the grid to describe
@@ -57,8 +59,25 @@ def json_ready(x, # a value: dict, list, tuple, dataclass, number, array, tensor
         return None
     raise TypeError(f"cannot write {type(x).__name__} at {path or 'the top level'} as JSON: {x!r:.80}")
 
+# %% ../nbs/13_results.ipynb #a1181c59
+def prepare_output(folder, # the folder a job writes its files into (created with its parents if needed)
+                  ) -> Path:
+    "`folder` as a Path, created if needed and checked writable by a probe file; `ValueError` naming it otherwise"
+    p = Path(folder).expanduser()
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir(): raise ValueError(f"output folder {str(p)!r} cannot be made: {str(q)!r} is a file, not a folder")
+            break
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix='.hessgeo-probe.', dir=p)
+        os.close(fd); os.remove(probe)
+    except OSError as e: raise ValueError(f"output folder {str(p)!r} cannot be written to: {e.strerror or e}") from None
+    return p
+
 # %% ../nbs/13_results.ipynb #dd1e1d48
-META_KEYS = ('format', 'hessgeo_version', 'job', 'seed', 'settings', 'parameter_grid', 'non_finite', 'table')
+FORMAT = 'hessgeo-results/2'   # the format name results files carry
+META_KEYS = ('format', 'hessgeo_version', 'job', 'seed', 'settings', 'parameter_grid', 'files', 'non_finite', 'table', 'checksum')
 
 def results_dict(result, # an object with `summary()` (and optionally `table()`), or a mapping of numbers
                  *,
@@ -66,6 +85,7 @@ def results_dict(result, # an object with `summary()` (and optionally `table()`)
                  settings, # the settings: the study's preset (a dataclass) or a mapping
                  seed:int|None, # the master seed (None where the job has none)
                  grid:ParamGrid|None=None, # the parameter grid of the job, if it has one
+                 files:dict|None=None, # name -> SHA-256 of the files the job wrote beside the results file
                 ) -> dict:
     "The whole content of a results file as JSON values: metadata, settings, the result's summary and table"
     summary = dict(result) if isinstance(result, Mapping) else result.summary()
@@ -76,8 +96,9 @@ def results_dict(result, # an object with `summary()` (and optionally `table()`)
         lengths = {k: len(v) for k, v in table.items()}
         if len(set(lengths.values())) > 1: raise ValueError(f"the table of job {job!r} has columns of different lengths: {lengths}")
     nf = {}
-    out = dict(format='hessgeo-results/1', hessgeo_version=__version__, job=str(job), seed=None if seed is None else int(seed),
-               settings=json_ready(settings, nf, 'settings'), parameter_grid=None if grid is None else grid_dict(grid))
+    out = dict(format=FORMAT, hessgeo_version=__version__, job=str(job), seed=None if seed is None else int(seed),
+               settings=json_ready(settings, nf, 'settings'), parameter_grid=None if grid is None else grid_dict(grid),
+               files={str(k): str(v) for k, v in (files or {}).items()})
     out.update(json_ready(summary, nf))
     out['table'] = json_ready(table, nf, 'table')
     out['non_finite'] = nf
@@ -91,13 +112,15 @@ def write_results(path_or_folder, # a .json file, or a folder (the file is then 
                   settings, # the settings: the study's preset (a dataclass) or a mapping
                   seed:int|None, # the master seed (None where the job has none)
                   grid:ParamGrid|None=None, # the parameter grid of the job, if it has one
+                  files:Sequence=(), # files the job wrote beside the results file (arrays): listed with their SHA-256
                  ) -> Path:
-    "Write `result` as strict JSON (NaN and infinities as null, listed under `non_finite`) atomically; returns the path"
+    "Write `result` as strict JSON (NaN and infinities as null, listed under `non_finite`) carrying its own SHA-256, atomically; returns the path"
     p = Path(path_or_folder)
     if p.suffix != '.json': p = p / f"{str(job).replace('-', '_')}_results.json"
-    text = json.dumps(results_dict(result, job=job, settings=settings, seed=seed, grid=grid), indent=1, allow_nan=False)
-    with atomic_path(p) as tmp: tmp.write_text(text + '\n')
-    return p
+    for f in map(Path, files):
+        if f.parent.resolve() != p.parent.resolve(): raise ValueError(f"{str(f)!r} is not beside the results file {str(p)!r}: list only files of its folder")
+    hashes = {Path(f).name: 'sha256:' + sha256_file(f) for f in files}
+    return write_checked_json(p, results_dict(result, job=job, settings=settings, seed=seed, grid=grid, files=hashes))
 
 # %% ../nbs/13_results.ipynb #fe8e38ca
 def write_arrays(path, # the .npz file to write
@@ -123,17 +146,29 @@ class LoadedResults:
     summary:dict # every other key of the file: the headline numbers
     table:object # per-point / per-method numbers: a pandas DataFrame, or a dict of columns without pandas; None if none
     non_finite:dict # path -> count of NaN or infinite values written as null
+    files:dict = field(default_factory=dict) # name -> SHA-256 of the files written beside it (checked where present)
 
 # %% ../nbs/13_results.ipynb #ef74325c
+def check_beside(p:Path, # the results file
+                 files:dict, # name -> 'sha256:...' as the results file lists them
+                ):
+    "ValueError naming the file if a file listed beside the results file is there but is not the one written with it"
+    for name, digest in files.items():
+        f = p.parent / name
+        if f.is_file() and 'sha256:' + sha256_file(f) != digest:
+            raise ValueError(f"{f} is not the file written with {p} (its SHA-256 differs): it was damaged, or replaced by another run's")
+
 def load_results(path, # a file written by `write_results`
                 ) -> LoadedResults:
-    "Read a results file: metadata, summary and table (nulls back to NaN in the table's numeric columns)"
+    "Read a results file, every byte checked against its checksum: metadata, summary and table (nulls back to NaN in the table's numeric columns)"
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f"no results file at {str(p)!r}")
     def refuse(c): raise ValueError(f"{p} is not strict JSON: it holds the constant {c}")
-    d = json.loads(p.read_text(), parse_constant=refuse)
-    if not isinstance(d, dict) or d.get('format') != 'hessgeo-results/1':
-        raise ValueError(f"{p} is not a hessgeo results file (format {d.get('format') if isinstance(d, dict) else None!r})")
+    try: json.loads(p.read_bytes().decode('utf-8'), parse_constant=refuse)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"results file {p} is corrupted (not valid JSON: {e})") from None
+    d = read_checked_json(p, what='results file')
+    if d.get('format') != FORMAT: raise ValueError(f"{p} is not a hessgeo results file of format {FORMAT!r} (format {d.get('format')!r})")
+    check_beside(p, d['files'])
     g = d.get('parameter_grid')
     grid = None if g is None else ParamGrid(tuple(g['lo']), tuple(g['hi']), tuple(g['shape']), names=tuple(g['names']))
     table = d.get('table')
@@ -145,4 +180,4 @@ def load_results(path, # a file written by `write_results`
             table = pandas.DataFrame(table)
         except ImportError: pass
     summary = {k: v for k, v in d.items() if k not in META_KEYS}
-    return LoadedResults(d['job'], d['hessgeo_version'], d['seed'], d['settings'], grid, summary, table, d['non_finite'])
+    return LoadedResults(d['job'], d['hessgeo_version'], d['seed'], d['settings'], grid, summary, table, d['non_finite'], d['files'])

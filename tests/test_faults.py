@@ -3,7 +3,7 @@
 A small Ising run (4 x 4 lattices on a 4 x 3 grid: SampleBank.generate, then train_posterior with a checkpoint) is
 killed with SIGKILL at every file it commits (before and after each rename), resumed, and must end bit for bit where
 the uninterrupted run ends: the bank, the weights, the training history and the posterior's outputs. So is a tiny
-diffusion plane, shard by shard. Every kind of file these runs write is damaged one byte at a time and must be
+diffusion plane, shard by shard, and so is the `hessgeo ising` command at several of its commits. Every kind of file these runs write is damaged one byte at a time and must be
 refused with an error naming it, and two runs writing into one folder must not mix their files. The counts are
 printed at the end.
 
@@ -11,11 +11,15 @@ Killed runs are forked from this process (the numba kernels and torch are loaded
 fractions of a second; `os.replace`, the one call that commits a file, is wrapped in the child to count the commits
 and kill the process at the chosen one.
 """
+import json
+import math
 import multiprocessing as mp
 import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numba
@@ -24,18 +28,18 @@ import pytest
 import torch
 from numba.np.ufunc import parallel as numba_parallel
 
-from hessgeo.core import FolderLocked, ParamGrid, folder_lock, load_checked_tensors, read_checked_json, write_checked_json
+from hessgeo.core import use_threads, FolderLocked, ParamGrid, folder_lock, load_checked_tensors, read_checked_json, write_checked_json
 from hessgeo.data import SampleBank, ising_sampler
+from hessgeo.results import load_results
 from hessgeo.posterior import (CHECKPOINT, LatticeEncoder, PosteriorNet, load_posterior, sample_log_posteriors, save_posterior,
                                seeded_net, train_posterior)
 
 pytestmark = pytest.mark.slow
-torch.set_num_threads(1)
 # numba's OpenMP layer kills a child forked after it ran (GNU OpenMP is not fork-safe); its own work queue is. The
 # layer is chosen at the first parallel call, which no test has made when the test modules are collected.
 if not numba_parallel._is_initialized: numba.config.THREADING_LAYER = 'workqueue'
 FORK = mp.get_context('fork')
-COUNTS = dict(faults=0, resumed_identical=0, refused=0)
+COUNTS = dict(faults=0, resumed_identical=0, refused=0, cli=0)
 
 GRID = ParamGrid((1.5, -0.5), (3.5, 0.5), (4, 3), names=('T', 'H'))
 SAMPLER = ising_sampler(4, n_chains=4, burn_in=20, sweeps_between=1)
@@ -48,7 +52,7 @@ def print_counts(request):
     yield
     with request.config.pluginmanager.getplugin('capturemanager').global_and_fixture_disabled():
         print(f"\nfault injection: {COUNTS['faults']} runs killed, {COUNTS['resumed_identical']} resumed identical to the "
-              f"uninterrupted run, {COUNTS['refused']} damaged files or second writers refused")
+              f"uninterrupted run ({COUNTS['cli']} of them `hessgeo ising` commands), {COUNTS['refused']} damaged files or second writers refused")
 
 
 def make_net(): return PosteriorNet(LatticeEncoder(features=4, channels=4), GRID)
@@ -89,7 +93,7 @@ def _killed_child(fn, args, k:int, when:str):
         real(src, dst)
         if n[0] == k and when == 'after': os.kill(os.getpid(), signal.SIGKILL)
     os.replace = replace
-    fn(*args)
+    with use_threads(1): fn(*args)   # one thread: GNU OpenMP's pool, which torch may have started here, is not fork-safe
 
 
 def kill_at(fn, args, k:int, when:str):
@@ -273,3 +277,82 @@ def test_bad_input_is_named_before_any_work(tmp_path):
     write_checked_json(tmp_path / 'b' / 'manifest.json', forged)   # a consistent manifest that points out of the bank
     with pytest.raises(ValueError, match=r"names the file '../outside.npy' for grid point 0"): SampleBank(tmp_path / 'b').load()
     with pytest.raises(ValueError, match='bank must be a SampleBank'): train_posterior(make_net(), str(tmp_path / 'b'))
+
+
+# The command line, killed as a user's run is killed: `hessgeo ising` in a process of its own, SIGKILLed at chosen
+# file commits (counted by wrapping `os.replace`, the one call that commits a file, before the command starts; only
+# commits into the run's output folder count, not caches of numba or matplotlib), then rerun with the same command.
+# Its results must be those of the uninterrupted run: every key, text and integer, and every number to 1e-12 (two
+# uninterrupted runs already differ in the last bits of a few least-squares scores: LAPACK's results depend on how
+# the arrays happen to be aligned in memory).
+CLI_CHILD = '''
+import os, signal, sys
+out, k, when, done = os.path.realpath(os.environ['FAULT_OUT']), int(os.environ.get('FAULT_AT', '0')), os.environ.get('FAULT_WHEN'), []
+real = os.replace
+def replace(src, dst):
+    mine = os.path.realpath(dst).startswith(out + os.sep)
+    if mine: done.append(os.path.relpath(os.path.realpath(dst), out))
+    if mine and len(done) == k and when == 'before': os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+    if mine and len(done) == k and when == 'after': os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+from hessgeo.cli import main
+code = main(sys.argv[1:])
+print('commits:', *done, file=sys.stderr)
+sys.exit(code)
+'''
+CLI_ARGS = ['ising', '--preset', 'quick', '--no-baselines', '--fit-steps', '60', '--fit-lbfgs-steps', '30', '--threads', '1', '--quiet']
+
+
+def hessgeo_killed(out:Path, at:int=0, when:str='before'):
+    "Run `hessgeo ising` into `out` in a subprocess that SIGKILLs itself before or after its `at`-th commit into `out` (0: never)"
+    env = {**os.environ, 'FAULT_OUT': str(out), 'FAULT_AT': str(at), 'FAULT_WHEN': when}
+    return subprocess.run([sys.executable, '-c', CLI_CHILD, *CLI_ARGS, '--out', str(out)], env=env, capture_output=True, text=True, timeout=900)
+
+
+def numbers(d):
+    "A results file's content without what may differ between equal runs: timings and the file's own checksum"
+    if isinstance(d, dict): return {k: numbers(v) for k, v in d.items() if k not in ('seconds', 'checksum')}
+    if isinstance(d, list): return [numbers(v) for v in d]
+    return d
+
+
+def same_numbers(a, b, path='') -> str|None:
+    "Where `a` and `b` differ (None if nowhere): keys, texts and integers exactly, floats to 1e-12 relative"
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys(): return f"{path}: keys {sorted(a.keys() ^ b.keys())}"
+        return next((w for k in a if (w := same_numbers(a[k], b[k], f'{path}.{k}'))), None)
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b): return f"{path}: lengths {len(a)} and {len(b)}"
+        return next((w for i, (u, v) in enumerate(zip(a, b)) if (w := same_numbers(u, v, f'{path}[{i}]'))), None)
+    if isinstance(a, float) and isinstance(b, float): return None if math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15) else f"{path}: {a!r} and {b!r}"
+    return None if a == b and type(a) is type(b) else f"{path}: {a!r} and {b!r}"
+
+
+def results_numbers(out:Path):
+    "The numbers of the run's results file, after `load_results` has checked every byte of it"
+    load_results(out / 'ising_results.json')
+    return numbers(json.loads((out / 'ising_results.json').read_text()))
+
+
+def test_killed_command_resumes_to_the_same_results(tmp_path):
+    ref = hessgeo_killed(tmp_path / 'ref')
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    commits = ref.stderr.split('commits:')[-1].split()
+    expected = results_numbers(tmp_path / 'ref')
+    first = lambda part: 1 + next(i for i, c in enumerate(commits) if part in c)
+    manifest = first('ising_samples/manifest.json')                                 # the first batch of grid points is committed
+    plan = [(first('ising_samples'), 'before'), (manifest, 'after'), (manifest + 2, 'before'),   # sampling: a point file, the manifest
+            (first('ising_posterior_checkpoint'), 'after'),                                     # the first epoch's checkpoint
+            (len(commits), 'before')]                                                           # the results file
+    for k, when in plan:
+        out = tmp_path / f'{k}{when}'
+        killed = hessgeo_killed(out, k, when)
+        assert killed.returncode == -signal.SIGKILL, f"the run was to be killed at commit {k} ({when}), exit code {killed.returncode}: {killed.stderr[-2000:]}"
+        COUNTS['faults'] += 1
+        resumed = hessgeo_killed(out)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        where = same_numbers(results_numbers(out), expected)
+        assert where is None, f"killed {when} commit {k} ({commits[k - 1]}) of {len(commits)}: the results differ at {where}"
+        assert not temporaries(out), temporaries(out)
+        COUNTS['resumed_identical'] += 1; COUNTS['cli'] += 1

@@ -4,21 +4,30 @@
 
 # %% ../../nbs/17_study_digits_plane.ipynb #aeb0c94e
 from __future__ import annotations
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 from ..core import ParamGrid, check_int, resolve_device
-from ..diffusion import LatentPlane, load_default_model, load_digit_classifier, sample_plane
+from ..diffusion import LatentPlane, load_default_model, load_digit_classifier, sample_plane, weights_folder
 from ..metrics import volume_element
 from ..phases import (difference_grids, label_boundaries, lipschitz_from_differences, phase_labels, plane_fit_rows,
                             plane_metric, ridge_boundary_agreement)
+from .ising import check_memory
 
 # %% auto #0
-__all__ = ['PRESETS', 'DigitsPlanePreset', 'default_fit_steps', 'DigitsPlaneResult', 'boundary_agreement', 'lipschitz_map', 'run']
+__all__ = ['UNET_IMAGE_BYTES', 'PRESETS', 'model_timesteps', 'DigitsPlanePreset', 'plane_memory', 'default_fit_steps',
+           'DigitsPlaneResult', 'boundary_agreement', 'lipschitz_map', 'run']
+
+# %% ../../nbs/17_study_digits_plane.ipynb #b64b0307
+def model_timesteps() -> int:
+    "Diffusion timesteps the embedded digits model was trained with: the most DDIM steps it can take"
+    return int(json.loads((weights_folder() / 'scheduler' / 'scheduler_config.json').read_text())['num_train_timesteps'])
 
 # %% ../../nbs/17_study_digits_plane.ipynb #6b9b143e
 @dataclass
@@ -32,9 +41,30 @@ class DigitsPlanePreset:
 
     def __post_init__(self):
         check_int('n_grid', self.n_grid, min=3); check_int('steps', self.steps, min=1)
+        if self.steps > model_timesteps(): raise ValueError(f"steps must be <= {model_timesteps()} (the model's training timesteps), got {self.steps}")
         if self.fit_steps is not None: check_int('fit_steps', self.fit_steps, min=1)
         if self.batch_size is not None: check_int('batch_size', self.batch_size, min=1)
         if not isinstance(self.lipschitz, bool): raise ValueError(f"lipschitz must be True or False, got {self.lipschitz!r}")
+
+# %% ../../nbs/17_study_digits_plane.ipynb #d6315ab4
+UNET_IMAGE_BYTES = 2**20   # activations of the embedded UNet per 16 x 16 image in one call, about 1 MiB
+
+def plane_memory(n_grid:int, # plane side G
+                 images_per_cell:int=1, # images kept per cell
+                ) -> dict:
+    "Estimated memory of a latent plane's arrays, {what: bytes}: images, embeddings, the posterior over the cells and the fit's step"
+    G = n_grid ** 2
+    return {f"images ({G} cells = n_grid^2 = {n_grid}^2 x {images_per_cell} x 16 x 16 float32)": G * images_per_cell * 1024,
+            f"embeddings ({G} cells x 64 float64, twice)": G * 1024,
+            f"plane posterior ({G} x {G} cells = n_grid^4 = {n_grid}^4, float64, three copies)": 24 * G * G,
+            f"potential fit step ({min(G * G, 2**21)} posterior entries with gradients)": 32 * min(G * G, 2**21)}
+
+@patch
+def memory_bytes(self:DigitsPlanePreset) -> dict:
+    "Estimated memory of the run's largest arrays, {what: bytes}: images, embeddings, the plane posterior, the fit, a UNet batch"
+    out = plane_memory(self.n_grid, 5 if self.lipschitz else 1)
+    if self.batch_size is not None: out[f"UNet batch (batch_size={self.batch_size} images x about 1 MiB of activations)"] = self.batch_size * UNET_IMAGE_BYTES
+    return out
 
 # %% ../../nbs/17_study_digits_plane.ipynb #506ab87a
 PRESETS = {
@@ -127,6 +157,7 @@ def run(preset:DigitsPlanePreset=PRESETS['default'], # the settings
     "The embedded digits model over a G x G latent plane: images, digit phases, plane metric, Lipschitz map and how they agree"
     if not isinstance(preset, DigitsPlanePreset): raise ValueError(f"preset must be a DigitsPlanePreset, got {type(preset).__name__}")
     p, dev, seed = preset, resolve_device(device), check_int('seed', seed, min=0)
+    check_memory(p)
     fit_steps = default_fit_steps(p.n_grid) if p.fit_steps is None else p.fit_steps
     model, clf = load_default_model(dev), load_digit_classifier(dev)
     plane = LatentPlane.from_seeds(seed, (1, 16, 16))

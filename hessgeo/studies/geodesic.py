@@ -20,6 +20,7 @@ from ..ising_exact import exact_dos
 from ..pipeline import ising_exact_truth, tasep_exact_truth
 from ..potential import FittedPotential, dos_log_probs, fit_potential, population_log_posterior
 from ..tasep import tasep_log_probs_all
+from .ising import check_memory
 
 # %% auto #0
 __all__ = ['SYSTEMS', 'PRESETS', 'parse_points', 'GeodesicPreset', 'check_system', 'SystemMetric', 'system_metric',
@@ -129,6 +130,16 @@ def pairs(self:GeodesicPreset) -> tuple[np.ndarray, np.ndarray]:
     same = np.abs(P - Q).max(1) == 0
     if same.any(): raise ValueError(f"start and end coincide for pair {int(np.flatnonzero(same)[0]) + 1}: nothing to connect")
     return P, Q
+
+# %% ../../nbs/18_study_geodesic.ipynb #71e72f39
+@patch
+def memory_bytes(self:GeodesicPreset) -> dict:
+    "Estimated memory of the run's largest arrays, {what: bytes}: the exact metric on its grid and the curves with the solvers' work"
+    B, G = len(self.pairs()[0]) + self.random_pairs, self.n_grid ** 2
+    out = {f"curves ({B} pairs x n_steps={self.n_steps} points, with the solvers' working arrays)": 1024 * B * (self.n_steps + 1),
+           f"exact metric on its grid (n_grid^2 = {self.n_grid}^2 points)": 256 * G}
+    if self.system == 'tasep': out[f"TASEP enumeration (2^size = 2^{self.system_size} configurations per batch, with derivatives)"] = 64 * max(2**18, 2**self.system_size)
+    return out
 
 # %% ../../nbs/18_study_geodesic.ipynb #2391690f
 PRESETS = {
@@ -296,7 +307,9 @@ def run(preset:GeodesicPreset=PRESETS['default'], # the settings
        ) -> GeodesicResult:
     "Geodesics vs straight lines on the exact metric of the preset's system (and on a potential fitted to its exact posteriors)"
     if not isinstance(preset, GeodesicPreset): raise ValueError(f"preset must be a GeodesicPreset, got {type(preset).__name__}")
-    dev, (P, Q) = resolve_device(device), random_pairs(preset, seed)
+    dev = resolve_device(device)
+    check_memory(preset)
+    P, Q = random_pairs(preset, seed)
     t0 = time.perf_counter()
     M = system_metric(preset)
     Pt, Qt = (torch.as_tensor(X, dtype=torch.float64, device=dev) for X in (P, Q))

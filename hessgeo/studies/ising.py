@@ -12,16 +12,30 @@ from pathlib import Path
 from typing import Callable
 
 import dataclasses
+import os
 import warnings
 
-from ..core import ParamGrid, check_int, check_positive, resolve_device
+from fastcore.basics import patch
+
+from ..core import ParamGrid, check_finite, check_int, check_positive, resolve_device
 from ..data import SampleBank, ising_sampler
 from ..posterior import PosteriorNet, LatticeEncoder
 from ..pipeline import Reconstruction, Scores, ising_exact_truth, ising_mc_truth, reconstruct
 
 # %% auto #0
-__all__ = ['TRUTHS', 'PRESETS', 'BASELINES', 'IsingPreset', 'work_folder', 'run_method', 'MethodResult', 'IsingResult',
+__all__ = ['TRUTHS', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'check_split', 'IsingPreset', 'available_memory',
+           'format_bytes', 'check_memory', 'method_memory', 'work_folder', 'run_method', 'MethodResult', 'IsingResult',
            'ising_cluster', 'run']
+
+# %% ../../nbs/14_study_ising.ipynb #537d20f1
+def check_split(n_samples:int, # samples per grid point
+                folds:int, # 1: one network and a held-out share; >= 2: cross-fitted networks
+               ):
+    "ValueError naming n_samples unless every grid point keeps samples to train on and held-out samples for the posterior rows"
+    need = 2 * folds if folds > 1 else 3
+    if n_samples < need:
+        raise ValueError(f"n_samples must be >= {need} with folds={folds} (each grid point needs samples to train the networks on "
+                         f"and held-out samples for the posterior rows), got {n_samples}")
 
 # %% ../../nbs/14_study_ising.ipynb #bab3b71a
 TRUTHS = ('auto', 'exact', 'monte_carlo')
@@ -56,6 +70,7 @@ class IsingPreset:
     def __post_init__(self):
         L = check_int('size', self.size, min=4)
         if L % 2: raise ValueError(f"size must be even (checkerboard updates), got {L}")
+        for k in ('t_min', 't_max', 'h_min', 'h_max'): check_finite(k, getattr(self, k))
         check_positive('t_min', self.t_min)
         if not self.t_max > self.t_min: raise ValueError(f"t_max must be > t_min, got t_min={self.t_min}, t_max={self.t_max}")
         if not self.h_max > self.h_min: raise ValueError(f"h_max must be > h_min, got h_min={self.h_min}, h_max={self.h_max}")
@@ -68,6 +83,10 @@ class IsingPreset:
         for k in ('truth_samples', 'truth_chains', 'features', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_steps'):
             check_int(k, getattr(self, k), min=1)
         check_int('fit_steps', self.fit_steps, min=0); check_int('fit_lbfgs_steps', self.fit_lbfgs_steps, min=0)
+        check_split(n, self.folds)
+        if not self.exact_truth and self.truth_chains < 2:
+            raise ValueError(f"truth_chains must be >= 2 for the Monte Carlo truth (its error bars leave out one chain at a time), got {self.truth_chains}")
+        if self.fit_steps + self.fit_lbfgs_steps == 0: raise ValueError("fit_steps and fit_lbfgs_steps are both 0: the potential would not be fitted")
         if not isinstance(self.baselines, bool): raise ValueError(f"baselines must be True or False, got {self.baselines!r}")
 
     @property
@@ -90,6 +109,80 @@ PRESETS = {
                            truth_samples=200, truth_chains=4, baselines=True, classifim_steps=100),
     'tutorial': IsingPreset(n_t=12, n_h=10, n_samples=512, epochs=10, patience=4, bundle_size=1, fit_steps=200, fit_lbfgs_steps=150),
 }
+
+# %% ../../nbs/14_study_ising.ipynb #74290d2f
+def available_memory() -> int|None:
+    "Bytes of memory this process can still take: the system's available memory (psutil, /proc/meminfo or sysconf), at most a cgroup limit's headroom; None where none of these can tell"
+    avail = None
+    try:
+        import psutil
+        avail = int(psutil.virtual_memory().available)
+    except ImportError:
+        try: avail = next(int(l.split()[1]) * 1024 for l in Path('/proc/meminfo').read_text().splitlines() if l.startswith('MemAvailable:'))
+        except (OSError, StopIteration, ValueError, IndexError):
+            try: avail = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+            except (AttributeError, OSError, ValueError): pass
+    try:   # a container's memory limit (cgroup v2)
+        limit = Path('/sys/fs/cgroup/memory.max').read_text().strip()
+        if limit.isdigit():
+            room = int(limit) - int(Path('/sys/fs/cgroup/memory.current').read_text())
+            avail = room if avail is None else min(avail, room)
+    except (OSError, ValueError): pass
+    return None if avail is None else max(0, avail)
+
+# %% ../../nbs/14_study_ising.ipynb #e1922dbf
+def format_bytes(n:float, # a number of bytes
+                ) -> str:
+    "A byte count as text in binary units, e.g. '1.5 GiB'"
+    units = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB')
+    k = 0
+    while abs(n) >= 1024 and k < len(units) - 1: n, k = n / 1024, k + 1
+    return f"{n:.3g} {units[k]}"
+
+# %% ../../nbs/14_study_ising.ipynb #cad29317
+def check_memory(preset, # a study's preset: `preset.memory_bytes()` gives {what: bytes}
+                 *,
+                 available:int|None=None, # bytes this process may take (None: `available_memory()`)
+                ) -> int:
+    "The preset's estimated memory in bytes; ValueError with the estimate, its largest part and the available memory when it does not fit"
+    parts = preset.memory_bytes()
+    need = sum(parts.values())
+    avail = available_memory() if available is None else available
+    if avail is not None and need > avail:
+        what, most = max(parts.items(), key=lambda kv: kv[1])
+        raise ValueError(f"these settings need about {format_bytes(need)} of memory, more than the {format_bytes(avail)} available here; "
+                         f"the largest part is the {what}: {format_bytes(most)}")
+    return need
+
+# %% ../../nbs/14_study_ising.ipynb #14ccaed7
+LATTICE_STEP_BYTES = 1152   # bytes per lattice site of one training step: 144 float32 channels of the encoder, twice for the backward pass
+
+def method_memory(preset, # an `IsingPreset` or `TasepPreset` (n_samples, folds)
+                  n_points:int, # grid points G
+                  n_sites:int, # sites per sample (L^2 or N)
+                  sites:str, # the sites as text naming the setting, e.g. 'size^2 = 8^2 sites'
+                  site_bytes:int, # bytes per site of one sample's activations and their gradients in a training step
+                  weights:int, # number of the network's weights (each kept with its gradient and two Adam moments)
+                 ) -> dict:
+    "Estimated memory of the method's stages, {what: bytes}: the samples, the network, one training step, the per-sample log-posteriors"
+    G, n = n_points, preset.n_samples
+    m = n if preset.folds > 1 else max(1, round(0.2 * n))   # the samples whose log-posteriors make the rows
+    return {f"samples ({G} grid points x n_samples={n} x {sites}, one byte each)": G * n * n_sites,
+            f"network ({weights} float32 weights with gradients and Adam moments)": 16 * weights,
+            f"training step (512 samples x {sites} x {site_bytes} bytes of activations and gradients)": 512 * n_sites * site_bytes,
+            f"per-sample log-posteriors ({G} grid points x {m} samples x {G} cells, float64, three copies)": 24 * G * m * G}
+
+# %% ../../nbs/14_study_ising.ipynb #d8d34653
+@patch
+def memory_bytes(self:IsingPreset) -> dict:
+    "Estimated memory of the run's largest arrays, {what: bytes}: samples, network, a training step, log-posteriors, the chains, the Monte Carlo truth"
+    G, L2, sites = self.n_t * self.n_h, self.size ** 2, f"size^2 = {self.size}^2 sites"
+    out = method_memory(self, G, L2, sites, LATTICE_STEP_BYTES, weights=(64 + G) * self.features)
+    out[f"sampler's lattices ({G} grid points x n_chains={self.n_chains} x {sites})"] = G * self.n_chains * L2
+    if not self.exact_truth:
+        out[f"Monte Carlo truth ({G} grid points x truth_chains={self.truth_chains} x truth_samples={self.truth_samples} x 2 float64 statistics)"] = (
+            16 * G * self.truth_chains * self.truth_samples)
+    return out
 
 # %% ../../nbs/14_study_ising.ipynb #0260706a
 BASELINES = ('mean_as_stat', 'pca_as_stat', 'classifim')
@@ -181,6 +274,7 @@ def run(preset:IsingPreset=PRESETS['default'], # the settings
     "The method on the Ising model: lattices on the (T, H) grid -> posterior -> convex potential -> metric, scored against the truth"
     if not isinstance(preset, IsingPreset): raise ValueError(f"preset must be an IsingPreset, got {type(preset).__name__}")
     p, grid, dev = preset, preset.grid, resolve_device(device)
+    check_memory(p)
     sampler = ising_sampler(p.size, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
                             cluster=ising_cluster(dev), device=dev)
     truth = lambda: (ising_exact_truth(grid, p.size) if p.exact_truth else

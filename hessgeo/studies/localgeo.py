@@ -10,12 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.stats import spearmanr
+from fastcore.basics import patch
 
 from ..core import ParamGrid, check_int, check_positive, resolve_device
 from ..diffusion import LatentPlane, load_default_model, load_digit_classifier
 from ..localgeo import ddim_generator, local_geometry
 from ..metrics import volume_element
 from ..phases import plane_metric, pullback_metric
+from .digits_plane import UNET_IMAGE_BYTES, model_timesteps, plane_memory
+from .ising import check_memory
 
 # %% auto #0
 __all__ = ['LATENT_DIM', 'PRESETS', 'LocalGeoPreset', 'LocalGeoResult', 'spearman_table', 'run']
@@ -36,11 +39,21 @@ class LocalGeoPreset:
 
     def __post_init__(self):
         check_int('n_grid', self.n_grid, min=3); check_int('steps', self.steps, min=1)
+        if self.steps > model_timesteps(): raise ValueError(f"steps must be <= {model_timesteps()} (the model's training timesteps), got {self.steps}")
         P = check_int('p', self.p, min=1)
         if P > LATENT_DIM: raise ValueError(f"p must be <= {LATENT_DIM} (the latent dimension 1 x 16 x 16), got {P}")
         check_positive('radius', self.radius)
         check_int('fit_steps', self.fit_steps, min=1); check_int('chunk', self.chunk, min=1)
         if not isinstance(self.complexity, bool): raise ValueError(f"complexity must be True or False, got {self.complexity!r}")
+
+# %% ../../nbs/19_study_localgeo.ipynb #e8b115a6
+@patch
+def memory_bytes(self:LocalGeoPreset) -> dict:
+    "Estimated memory of the run's largest arrays, {what: bytes}: the plane's arrays and a chunk's Jacobian-vector products"
+    out = plane_memory(self.n_grid)
+    out[f"Jacobian-vector products (chunk={self.chunk} points x p={self.p} directions x about 1 MiB of UNet activations, twice)"] = (
+        2 * self.chunk * self.p * UNET_IMAGE_BYTES)
+    return out
 
 # %% ../../nbs/19_study_localgeo.ipynb #8101789d
 PRESETS = {
@@ -102,6 +115,7 @@ def run(preset:LocalGeoPreset=PRESETS['default'], # the settings
     "psi, nu (rank, effective rank) and delta over a latent plane of the digits model, with the plane metrics and their Spearman correlations"
     if not isinstance(preset, LocalGeoPreset): raise ValueError(f"preset must be a LocalGeoPreset, got {type(preset).__name__}")
     p, dev, seed = preset, resolve_device(device), check_int('seed', seed, min=0)
+    check_memory(p)
     unet, scheduler = load_default_model(dev)
     clf = load_digit_classifier(dev)
     gen = ddim_generator(unet, scheduler, steps=p.steps)

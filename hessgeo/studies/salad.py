@@ -8,29 +8,46 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastcore.basics import patch
+
 from ..core import check_int, resolve_device
-from ..diffusion import load_digit_classifier
+from ..diffusion import check_weights_format, load_digit_classifier
 from ..salad import (SaladSet, colour_histogram, compare_embeddings, embed_batched, load_clip_embedder,
                            make_digit_salad, one_hot, pixel_embedding, to_grey)
+from .ising import check_memory
 
 # %% auto #0
-__all__ = ['METRICS', 'PRESETS', 'SaladPreset', 'SaladResult', 'run']
+__all__ = ['METRICS', 'MAX_PER_CELL', 'PRESETS', 'SaladPreset', 'SaladResult', 'run']
 
 # %% ../../nbs/20_study_salad.ipynb #f9937349
 METRICS = ('euclidean', 'cosine')
+MAX_PER_CELL = 174   # instances of the rarest digit (8) in scikit-learn's digits: a cell's instances are distinct digits
 
 @dataclass
 class SaladPreset:
     "Settings of the mini-SALAD comparison: the set's size, the image side, the embedding distance, CLIP weights"
-    n_per_cell:int=10 # instances per (digit, style) cell
+    n_per_cell:int=10 # instances per (digit, style) cell (<= 174, the rarest digit's count)
     size:int=32 # image side in pixels
     metric:str='euclidean' # embedding distance: 'euclidean' or 'cosine'
     clip_dir:str|None=None # local folder of a CLIP checkpoint (transformers format) to include CLIP
+    allow_pickle:bool=False # accept a CLIP folder whose weights are pickle-format only (loading them can run code: trusted sources only)
 
     def __post_init__(self):
-        check_int('n_per_cell', self.n_per_cell, min=1); check_int('size', self.size, min=8)
+        n = check_int('n_per_cell', self.n_per_cell, min=1); check_int('size', self.size, min=8)
+        if n > MAX_PER_CELL: raise ValueError(f"n_per_cell must be <= {MAX_PER_CELL} (the instances of the rarest digit), got {n}")
         if self.metric not in METRICS: raise ValueError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
-        if self.clip_dir is not None and not Path(self.clip_dir).is_dir(): raise ValueError(f"clip_dir {str(self.clip_dir)!r} is not a folder")
+        if not isinstance(self.allow_pickle, bool): raise ValueError(f"allow_pickle must be True or False, got {self.allow_pickle!r}")
+        if self.clip_dir is not None:
+            if not Path(self.clip_dir).is_dir(): raise ValueError(f"clip_dir {str(self.clip_dir)!r} is not a folder")
+            check_weights_format(self.clip_dir, self.allow_pickle)   # safetensors, or pickle-format weights only with allow_pickle
+
+# %% ../../nbs/20_study_salad.ipynb #82d168c3
+@patch
+def memory_bytes(self:SaladPreset) -> dict:
+    "Estimated memory of the run's largest arrays, {what: bytes}: the images and their pixel embeddings, the pairwise distances"
+    N = 100 * self.n_per_cell   # 10 digits x 10 styles
+    return {f"images ({N} images x size^2 = {self.size}^2 pixels x 3 colours, float32 and float64 copies)": 48 * N * self.size ** 2,
+            f"pairwise distances ({N} x {N} images, with the regression over the pairs)": 40 * N * N}
 
 # %% ../../nbs/20_study_salad.ipynb #cf675a09
 PRESETS = {
@@ -66,13 +83,16 @@ def run(preset:SaladPreset=PRESETS['default'], # the settings
        ) -> SaladResult:
     "Category-vs-style similarity of raw pixels, a colour histogram, the digit encoder, the conceptual models (and CLIP) on the mini-SALAD"
     if not isinstance(preset, SaladPreset): raise ValueError(f"preset must be a SaladPreset, got {type(preset).__name__}")
-    p, dev = preset, resolve_device(device)
-    ds = make_digit_salad(n_per_cell=p.n_per_cell, seed=check_int('seed', seed, min=0), size=p.size)
+    p, dev, seed = preset, resolve_device(device), check_int('seed', seed, min=0)
+    check_memory(p)
+    clip = None
+    if p.clip_dir is not None or os.environ.get('HESSGEO_CLIP_DIR'):   # loaded first: weights that cannot be used stop the run before any work
+        try: clip = load_clip_embedder(p.clip_dir, allow_pickle=p.allow_pickle)
+        except RuntimeError as e: raise ValueError(str(e)) from None
+    ds = make_digit_salad(n_per_cell=p.n_per_cell, seed=seed, size=p.size)
     enc = load_digit_classifier(dev)
     emb = {'pure category': one_hot(ds.category), 'pure style': one_hot(ds.style), 'raw pixels': pixel_embedding(ds.images),
            'colour histogram': colour_histogram(ds.images),
            'digit encoder': embed_batched(lambda x: enc.embed(x.to(dev)).cpu(), to_grey(ds.images, 16), progress=progress)}
-    if p.clip_dir is not None or os.environ.get('HESSGEO_CLIP_DIR'):
-        try: emb['CLIP'] = load_clip_embedder(p.clip_dir)(ds.images)
-        except RuntimeError as e: raise ValueError(str(e)) from None
+    if clip is not None: emb['CLIP'] = clip(ds.images)
     return SaladResult(p, ds, emb, compare_embeddings(emb, ds, metric=p.metric))

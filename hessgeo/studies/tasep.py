@@ -7,14 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import ParamGrid, check_int, check_positive
+from fastcore.basics import patch
+
+from ..core import ParamGrid, check_finite, check_int, check_positive
 from ..data import tasep_exact_sampler
 from ..posterior import PosteriorNet, ChainEncoder
 from ..pipeline import tasep_exact_truth
-from .ising import MethodResult, run_method
+from .ising import MethodResult, check_memory, check_split, method_memory, run_method
 
 # %% auto #0
-__all__ = ['PRESETS', 'TasepPreset', 'TasepResult', 'run']
+__all__ = ['CHAIN_STEP_BYTES', 'PRESETS', 'TasepPreset', 'TasepResult', 'run']
 
 # %% ../../nbs/15_study_tasep.ipynb #1f1c207a
 @dataclass
@@ -41,18 +43,31 @@ class TasepPreset:
     def __post_init__(self):
         N = check_int('size', self.size, min=2)
         if N > 20: raise ValueError(f"size must be <= 20 for the exact Fisher metric by enumeration, got {N}")
+        for k in ('a_min', 'a_max', 'b_min', 'b_max'): check_finite(k, getattr(self, k))
         check_positive('a_min', self.a_min); check_positive('b_min', self.b_min)
         if not self.a_max > self.a_min: raise ValueError(f"a_max must be > a_min, got a_min={self.a_min}, a_max={self.a_max}")
         if not self.b_max > self.b_min: raise ValueError(f"b_max must be > b_min, got b_min={self.b_min}, b_max={self.b_max}")
         check_int('n_grid', self.n_grid, min=3); check_int('n_samples', self.n_samples, min=8)
         for k in ('features', 'hidden', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_steps'): check_int(k, getattr(self, k), min=1)
         check_int('fit_steps', self.fit_steps, min=0); check_int('fit_lbfgs_steps', self.fit_lbfgs_steps, min=0)
+        check_split(self.n_samples, self.folds)
+        if self.fit_steps + self.fit_lbfgs_steps == 0: raise ValueError("fit_steps and fit_lbfgs_steps are both 0: the potential would not be fitted")
         if not isinstance(self.baselines, bool): raise ValueError(f"baselines must be True or False, got {self.baselines!r}")
 
     @property
     def grid(self) -> ParamGrid:
         "The (alpha, beta) grid of the preset"
         return ParamGrid((self.a_min, self.b_min), (self.a_max, self.b_max), (self.n_grid, self.n_grid), names=('alpha', 'beta'))
+
+# %% ../../nbs/15_study_tasep.ipynb #7bd17506
+CHAIN_STEP_BYTES = 256   # bytes per chain site of one training step: 32 float32 channels of the encoder, twice for the backward pass
+
+@patch
+def memory_bytes(self:TasepPreset) -> dict:
+    "Estimated memory of the run's largest arrays, {what: bytes}: samples, network, a training step, log-posteriors"
+    G = self.n_grid ** 2
+    weights = (16 * self.size + self.features) * self.hidden + G * self.features
+    return method_memory(self, G, self.size, f"size = {self.size} sites", CHAIN_STEP_BYTES, weights)
 
 # %% ../../nbs/15_study_tasep.ipynb #04edfee5
 PRESETS = {
@@ -78,6 +93,7 @@ def run(preset:TasepPreset=PRESETS['default'], # the settings
     "The method on the open TASEP: exact samples on the (alpha, beta) grid -> posterior -> convex potential -> metric, scored against the exact metric"
     if not isinstance(preset, TasepPreset): raise ValueError(f"preset must be a TasepPreset, got {type(preset).__name__}")
     p, grid = preset, preset.grid
+    check_memory(p)
     make_net = lambda: PosteriorNet(ChainEncoder(p.size, p.features, hidden=p.hidden), grid, head='smooth')
     rec = run_method('tasep', p, grid=grid, sampler=tasep_exact_sampler(p.size), truth=lambda: tasep_exact_truth(grid, p.size),
                      make_net=make_net, work=work, seed=seed, device=device, progress=progress)

@@ -8,16 +8,19 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from fastcore.basics import patch
 
-from ..core import ParamGrid, check_int, check_positive, resolve_device
+from ..core import ParamGrid, check_finite, check_int, check_positive, resolve_device
 from ..ising import sample_ising, ising_estimates
 from ..ising_exact import exact_dos
-from .ising import ising_cluster
+from .ising import check_memory, ising_cluster
 
 # %% auto #0
-__all__ = ['PRESETS', 'OBSERVABLES', 'ThermoPreset', 'ThermoResult', 'run']
+__all__ = ['JACKKNIFE_BLOCKS', 'PRESETS', 'OBSERVABLES', 'ThermoPreset', 'ThermoResult', 'run']
 
 # %% ../../nbs/16_study_thermo.ipynb #c1e89cde
+JACKKNIFE_BLOCKS = 16   # blocks per chain of the jackknife error bars of the heat capacity and the susceptibility
+
 @dataclass
 class ThermoPreset:
     "Settings of the sampled Ising thermodynamics: lattice, (T, H) box and the Markov chains"
@@ -37,12 +40,15 @@ class ThermoPreset:
     def __post_init__(self):
         L = check_int('size', self.size, min=4)
         if L % 2: raise ValueError(f"size must be even (checkerboard updates), got {L}")
+        for k in ('t_min', 't_max', 'h_min', 'h_max'): check_finite(k, getattr(self, k))
         check_positive('t_min', self.t_min)
         if not self.t_max > self.t_min: raise ValueError(f"t_max must be > t_min, got t_min={self.t_min}, t_max={self.t_max}")
         if not self.h_max > self.h_min: raise ValueError(f"h_max must be > h_min, got h_min={self.h_min}, h_max={self.h_max}")
         check_int('n_t', self.n_t, min=1); check_int('n_h', self.n_h, min=1)
         for k in ('n_samples', 'n_chains', 'sweeps_between'): check_int(k, getattr(self, k), min=1)
         check_int('burn_in', self.burn_in, min=0)
+        if self.n_samples < JACKKNIFE_BLOCKS:
+            raise ValueError(f"n_samples must be >= {JACKKNIFE_BLOCKS} (the error bars cut each chain into {JACKKNIFE_BLOCKS} jackknife blocks), got {self.n_samples}")
         if not isinstance(self.wolff, bool): raise ValueError(f"wolff must be True or False, got {self.wolff!r}")
 
     @property
@@ -54,6 +60,14 @@ class ThermoPreset:
     def exact(self) -> bool:
         "Whether the exact density of states is compared with (L <= 10)"
         return self.size <= 10
+
+# %% ../../nbs/16_study_thermo.ipynb #365d6018
+@patch
+def memory_bytes(self:ThermoPreset) -> dict:
+    "Estimated memory of the run's largest arrays, {what: bytes}: the chains' lattices and the per-sample observables"
+    P = self.n_t * self.n_h
+    return {f"lattices ({P} grid points x n_chains={self.n_chains} x size^2 = {self.size}^2 spins)": P * self.n_chains * self.size ** 2,
+            f"per-sample observables ({P} grid points x n_chains={self.n_chains} x n_samples={self.n_samples} x 2 float64)": 16 * P * self.n_chains * self.n_samples}
 
 # %% ../../nbs/16_study_thermo.ipynb #c0c135b8
 PRESETS = {
@@ -112,13 +126,14 @@ def run(preset:ThermoPreset=PRESETS['default'], # the settings
     "Sample the Ising model over the preset's (T, H) grid and return the four observables with errors (and exact values for L <= 10)"
     if not isinstance(preset, ThermoPreset): raise ValueError(f"preset must be a ThermoPreset, got {type(preset).__name__}")
     p, grid, dev = preset, preset.grid, resolve_device(device)
+    check_memory(p)
     cluster = ising_cluster(dev, p.wolff)
     T, H = grid.points.T
     t0 = time.perf_counter()
     s = sample_ising(T, H, p.size, p.n_samples, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
                      seed=check_int('seed', seed, min=0), cluster=cluster, device=dev, progress=progress, keep_spins=False)
     seconds = time.perf_counter() - t0
-    est = ising_estimates(s)
+    est = ising_estimates(s, n_blocks=JACKKNIFE_BLOCKS)
     exact = None
     if p.exact:
         ex = exact_dos(p.size).observables(T, H)

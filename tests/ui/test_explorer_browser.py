@@ -48,7 +48,7 @@ def voila_url(tmp_path_factory):
     "A voila server for the app notebook on 127.0.0.1 at a free port; killed (with its kernels) at teardown"
     d = tmp_path_factory.mktemp('voila')
     port, log = _free_port(), d / 'voila.log'
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', HG_UI_THREADS='1', MPLBACKEND='Agg',
+    env = dict(os.environ, MPLBACKEND='Agg',
                JUPYTER_RUNTIME_DIR=str(d / 'runtime'), PYTHONUNBUFFERED='1')
     cmd = [sys.executable, '-m', 'voila', str(APP), '--no-browser', f'--port={port}', '--Voila.ip=127.0.0.1',
            '--Voila.port_retries=0', '--show_tracebacks=True']
