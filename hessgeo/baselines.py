@@ -305,7 +305,7 @@ def pca_as_stat(samples, # (G, n, *shape) raw samples per cell, e.g. Ising spins
     r.info.update(components=V, mean=mean, explained_variance_ratio=evals[:k] / evals.sum().clamp_min(1e-300))
     return r
 
-# %% ../nbs/07_baselines.ipynb #fd19f65b
+# %% ../nbs/07_baselines.ipynb #ae58882e
 def _resolve_device(device) -> torch.device:
     "The package's device rule: None -> CUDA when available, else the CPU; a name or torch.device is checked"
     if device is None: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -317,7 +317,7 @@ def _resolve_device(device) -> torch.device:
         raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
     return d
 
-# %% ../nbs/07_baselines.ipynb #ea7bc2c5
+# %% ../nbs/07_baselines.ipynb #5bd34614
 class NaiveCNN(nn.Module):
     "ClassiFIM's lattice encoder: one 3x3 convolution over the periodic lattice, ReLU, mean over sites"
     def __init__(self,
@@ -341,7 +341,7 @@ class NaiveCNN(nn.Module):
         P = torch.where(bits.bool(), float(levels[1]), float(levels[0])).to(self.conv.weight)   # (512, 9): every patch
         return freq.to(self.conv.weight) @ torch.relu(P @ self.conv.weight.reshape(self.features, 9).T + self.conv.bias)
 
-# %% ../nbs/07_baselines.ipynb #563c4a53
+# %% ../nbs/07_baselines.ipynb #04e58636
 def patch_index(x:torch.Tensor, # (B, L1, L2) lattices taking two values
                 levels, # (low, high): the two values
                 chunk:int=65536, # lattices per chunk (bounds memory only)
@@ -360,7 +360,7 @@ def patch_freq(idx:torch.Tensor, # (B, S) patch indices of S sites, from `patch_
     flat = idx.long() + 512 * torch.arange(B, device=idx.device)[:, None]
     return torch.bincount(flat.reshape(-1), minlength=512 * B).reshape(B, 512).float() / S
 
-# %% ../nbs/07_baselines.ipynb #a05a20c2
+# %% ../nbs/07_baselines.ipynb #8ca30e3b
 class ClassifimNet(nn.Module):
     "ClassiFIM's classifier: a score s(u0, du du^T, x) in R^2 from the pair and the sample's features, and the logit <s, du>"
     def __init__(self,
@@ -379,9 +379,11 @@ class ClassifimNet(nn.Module):
         s = self.fc(torch.cat([self.pair(p), phi], -1))
         return s, (s * du).sum(-1)
 
-    def forward(self, u0, du, x): return self.head(u0, du, self.encoder(x))
+    def forward(self, u0:torch.Tensor, du:torch.Tensor, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Score (B, 2) and logit (B,) of the samples x (B, *shape) for midpoints u0 (B, 2) and steps du (B, 2)"
+        return self.head(u0, du, self.encoder(x))
 
-# %% ../nbs/07_baselines.ipynb #1a716182
+# %% ../nbs/07_baselines.ipynb #00a87f99
 def _default_encoder(xs:torch.Tensor, train:torch.Tensor) -> tuple[nn.Module, list|None]:
     "Encoder for samples xs (N, *shape) and the two lattice values, if two: NaiveCNN (lattices), ChainEncoder (integer chains), VectorEncoder"
     shape = tuple(xs.shape[1:])
@@ -416,7 +418,7 @@ def _pair_loss(net:ClassifimNet, feats, ut:torch.Tensor, cell:torch.Tensor, i0:t
     _, logit = net.head(torch.cat([u0, u0]), torch.cat([-du, du]), feats(torch.cat([i0, i1])))
     return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
 
-# %% ../nbs/07_baselines.ipynb #6b4016a3
+# %% ../nbs/07_baselines.ipynb #954c1bce
 def _train_pairs(net, feats, ut, cell, train, gen, *, epochs, batch_size, max_lr, weight_decay, pct_start, progress) -> list:
     "Adam on the one-cycle schedule over `epochs` fresh pairings of the `train` samples; [(epoch, mean loss, last step's learning rate)]"
     dev = ut.device
@@ -457,13 +459,13 @@ def _score_metric(net, feats, ut, cell, idx, scale, J, batch_size) -> tuple[torc
     outer = v[..., :, None] * v[..., None, :]
     return outer.mean(1), outer.std(1) / math.sqrt(m)
 
-# %% ../nbs/07_baselines.ipynb #1846b315
+# %% ../nbs/07_baselines.ipynb #27a622a1
 def classifim(samples, # (G, n, *shape) samples per cell: lattices (L1, L2), integer chains (N,) or float vectors (d,)
               grid:ParamGrid, # the grid of the cells
               coords:CoordMap|None=None, # map t -> u: the network works in u (scaled to [-1, 1]^2); None: u = t
               *,
               encoder:nn.Module|None=None, # float32 (B, *shape) -> (B, features); None: NaiveCNN, ChainEncoder or VectorEncoder by the samples
-              epochs:int=10, # passes over the training samples, each with a fresh random pairing
+              epochs:int=20, # passes over the training samples, each with a fresh random pairing
               batch_size:int=2**14, # samples per step (both samples of batch_size / 2 pairs); even
               max_lr:float=1e-2, # peak learning rate of the one-cycle schedule
               weight_decay:float=1e-5, # Adam's L2 weight decay
