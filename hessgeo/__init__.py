@@ -1,4 +1,4 @@
-r"""Hessian geometry of the latent space of generative models: Fisher metrics, phase transitions and geodesics from samples
+"""Hessian geometry of the latent space of generative models: Fisher metrics, phase transitions and geodesics from samples
 
 hessgeo treats a generative model as a family of distributions $p(x \mid t)$ over a 2-D parameter $t$: the Ising
 model in (T, H), the open TASEP in its boundary rates, a diffusion model along a plane through its noise space. From

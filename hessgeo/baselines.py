@@ -6,8 +6,8 @@ ClassiFIM."""
 
 # %% ../nbs/07_baselines.ipynb #4748873a
 from __future__ import annotations
-import copy
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,14 +15,17 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 from torch import nn
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core import CoordMap, ParamGrid, check_int, check_positive, default_device, torch_generator
+from .core import (CoordMap, ParamGrid, check_finite, check_int, check_positive, count_flops, resolve_device,
+                          torch_generator, use_threads)
+from .posterior import ChainEncoder, VectorEncoder
 
 # %% auto #0
 __all__ = ['gaussian_natural', 'statistic_moments', 'jacobian_weights', 'mean_jacobian', 'statistic_metric', 'metric_jackknife',
-           'potential_from_gradient', 'BaselineResult', 'mean_as_stat', 'pca_as_stat', 'FlatEncoder', 'ScoreNet',
-           'classifim']
+           'potential_from_gradient', 'BaselineResult', 'mean_as_stat', 'pca_as_stat', 'NaiveCNN', 'patch_index',
+           'patch_freq', 'ClassifimNet', 'classifim']
 
 # %% ../nbs/07_baselines.ipynb #a9cd131e
 def _fit_points(grid:ParamGrid, coords:CoordMap|None) -> torch.Tensor:
@@ -303,145 +306,212 @@ def pca_as_stat(samples, # (G, n, *shape) raw samples per cell, e.g. Ising spins
     r.info.update(components=V, mean=mean, explained_variance_ratio=evals[:k] / evals.sum().clamp_min(1e-300))
     return r
 
-# %% ../nbs/07_baselines.ipynb #74c891e7
-class FlatEncoder(nn.Module):
-    "Default ClassiFIM encoder: flatten, standardise per input, Linear-SiLU-Linear-SiLU to `width` features"
+# %% ../nbs/07_baselines.ipynb #5bd34614
+class NaiveCNN(nn.Module):
+    "ClassiFIM's lattice encoder: one 3x3 convolution over the periodic lattice, ReLU, mean over sites"
     def __init__(self,
-                 shape:tuple, # shape of one sample
-                 width:int=64, # output features
-                 mean=None, # per-input mean for standardisation (D,), default 0
-                 std=None, # per-input standard deviation (D,), default 1 (zeros are replaced by 1)
+                 channels:int=32, # output features (convolution channels)
                 ):
         super().__init__()
-        D = int(np.prod(shape)) if len(shape) else 1
-        self.register_buffer('mean', torch.zeros(D) if mean is None else torch.as_tensor(mean, dtype=torch.float32).reshape(D))
-        sd = torch.ones(D) if std is None else torch.as_tensor(std, dtype=torch.float32).reshape(D)
-        self.register_buffer('std', torch.where(sd > 0, sd, torch.ones_like(sd)))
-        self.net = nn.Sequential(nn.Linear(D, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+        self.conv = nn.Conv2d(1, check_int('channels', channels, min=1), 3)
+        self.features = channels
 
-    def forward(self, x): return self.net((x.reshape(len(x), -1) - self.mean) / self.std)
+    def forward(self, x:torch.Tensor) -> torch.Tensor:
+        "x (B, L1, L2) lattices (any dtype) -> (B, channels)"
+        if x.ndim != 3 or min(x.shape[1:]) < 2:
+            raise ValueError(f"NaiveCNN expects (B, L1, L2) lattices with L1, L2 >= 2, got shape {tuple(x.shape)}")
+        h = self.conv(F.pad(x[:, None].float(), (0, 2, 0, 2), mode='circular'))
+        return torch.relu(h).mean((-2, -1))
 
-# %% ../nbs/07_baselines.ipynb #2f2d7163
-class ScoreNet(nn.Module):
-    "s(u~, x) in R^2 from encoder features phi(x) and normalised parameters u~: a 'concat' MLP or a 'bilinear' head A(u~) phi(x) + b(u~)"
+    def from_counts(self, freq:torch.Tensor, levels) -> torch.Tensor:
+        "The same features from the frequencies (B, 512) of the 3x3 patches of two-valued lattices (see `patch_index`)"
+        k = torch.arange(512, device=freq.device)
+        bits = (k[:, None] >> torch.arange(9, device=freq.device)) & 1
+        P = torch.where(bits.bool(), float(levels[1]), float(levels[0])).to(self.conv.weight)   # (512, 9): every patch
+        return freq.to(self.conv.weight) @ torch.relu(P @ self.conv.weight.reshape(self.features, 9).T + self.conv.bias)
+
+# %% ../nbs/07_baselines.ipynb #04e58636
+def patch_index(x:torch.Tensor, # (B, L1, L2) lattices taking two values
+                levels, # (low, high): the two values
+                chunk:int=65536, # lattices per chunk (bounds memory only)
+               ) -> torch.Tensor:
+    "(B, L1*L2) int16 index in [0, 512) of the periodic 3x3 patch at every site: bit 3a+b is set where x[i+a, j+b] == high"
+    out = []
+    for c in x.split(check_int('chunk', chunk, min=1)):
+        hi = (c == levels[1]).to(torch.int16)
+        out.append(sum(hi.roll((-a, -b), (-2, -1)) << (3 * a + b) for a in range(3) for b in range(3)).reshape(len(c), -1))
+    return torch.cat(out)
+
+def patch_freq(idx:torch.Tensor, # (B, S) patch indices of S sites, from `patch_index`
+              ) -> torch.Tensor:
+    "(B, 512) float32 frequencies of the 512 patches over the sites of each lattice"
+    B, S = idx.shape
+    flat = idx.long() + 512 * torch.arange(B, device=idx.device)[:, None]
+    return torch.bincount(flat.reshape(-1), minlength=512 * B).reshape(B, 512).float() / S
+
+# %% ../nbs/07_baselines.ipynb #8ca30e3b
+class ClassifimNet(nn.Module):
+    "ClassiFIM's classifier: a score s(u0, du du^T, x) in R^2 from the pair and the sample's features, and the logit <s, du>"
     def __init__(self,
-                 encoder:nn.Module, # (B, *shape) float -> (B, width)
-                 width:int=64, # encoder output features and hidden units of the head
-                 head:str='concat', # 'concat': MLP on [phi(x), u~]; 'bilinear': A(u~) phi(x) + b(u~) with A, b an MLP of u~
+                 encoder:nn.Module, # (B, *shape) -> (B, features)
+                 features:int, # number of encoder features
                 ):
         super().__init__()
-        if head not in ('concat', 'bilinear'): raise ValueError(f"head must be 'concat' or 'bilinear', got {head!r}")
-        self.encoder, self.kind, self.width = encoder, head, width
-        d_in, d_out = (width + 2, 2) if head == 'concat' else (2, 2 * width + 2)
-        self.head = nn.Sequential(nn.Linear(d_in, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, d_out))
+        self.encoder = encoder
+        self.pair = nn.Sequential(nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 64), nn.ReLU())
+        self.fc = nn.Sequential(nn.Linear(64 + check_int('features', features, min=1), 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                                nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
 
-    def forward(self, u, x):
-        phi = self.encoder(x)
-        if self.kind == 'concat': return self.head(torch.cat([phi, u], -1))
-        ab = self.head(u)
-        return (ab[:, :2 * self.width].reshape(-1, 2, self.width) @ phi[:, :, None])[..., 0] + ab[:, 2 * self.width:]
+    def head(self, u0:torch.Tensor, du:torch.Tensor, phi:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Score (B, 2) and logit (B,) from midpoints u0 (B, 2), steps du (B, 2) and sample features phi (B, features)"
+        p = torch.cat([du * du, du[:, :1] * du[:, 1:], u0], -1)
+        s = self.fc(torch.cat([self.pair(p), phi], -1))
+        return s, (s * du).sum(-1)
 
-# %% ../nbs/07_baselines.ipynb #2984b6d8
-def _neighbour_pairs(grid:ParamGrid) -> np.ndarray:
-    "(E, 2) flat indices of all unordered pairs of cells at Chebyshev distance 1"
-    ids = np.arange(grid.n).reshape(grid.shape)
-    G1, G2 = grid.shape
-    pairs = [(ids[:-1, :], ids[1:, :]), (ids[:, :-1], ids[:, 1:]), (ids[:-1, :-1], ids[1:, 1:]), (ids[:-1, 1:], ids[1:, :-1])]
-    return np.concatenate([np.stack([a.ravel(), b.ravel()], -1) for a, b in pairs])
+    def forward(self, u0:torch.Tensor, du:torch.Tensor, x:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "Score (B, 2) and logit (B,) of the samples x (B, *shape) for midpoints u0 (B, 2) and steps du (B, 2)"
+        return self.head(u0, du, self.encoder(x))
 
-# %% ../nbs/07_baselines.ipynb #82c7ae3e
-def classifim(samples, # (G, n, *shape) raw samples per cell (any numeric dtype)
+# %% ../nbs/07_baselines.ipynb #00a87f99
+def _default_encoder(xs:torch.Tensor, train:torch.Tensor) -> tuple[nn.Module, list|None]:
+    "Encoder for samples xs (N, *shape) and the two lattice values, if two: NaiveCNN (lattices), ChainEncoder (integer chains), VectorEncoder"
+    shape = tuple(xs.shape[1:])
+    if len(shape) == 2:
+        if min(shape) < 2: raise ValueError(f"lattice samples need both sides >= 2 for the periodic 3x3 convolution, got shape {shape}")
+        levels = torch.unique(xs)
+        return NaiveCNN(), (levels.tolist() if len(levels) == 2 else None)
+    if len(shape) == 1 and not xs.is_floating_point(): return ChainEncoder(shape[0], 32), None
+    if len(shape) == 1:
+        xt = xs[train].double()
+        return VectorEncoder(shape[0], 32, mean=xt.mean(0), std=xt.std(0)), None
+    raise ValueError(f"no default ClassiFIM encoder for samples of shape {shape}: pass encoder= (a module (B, *shape) -> (B, features))")
+
+def _features(encoder:nn.Module, xs:torch.Tensor, levels, device:torch.device):
+    "A function: flat sample indices on `device` -> features of the float32 samples; two-valued lattices go through their patch frequencies"
+    if levels is not None:
+        pat = patch_index(xs, levels).to(device)
+        return lambda i: encoder.from_counts(patch_freq(pat[i]), levels)
+    xd = xs.to(device)
+    return lambda i: encoder(xd[i].float())
+
+def _pairs(pool:torch.Tensor, cell:torch.Tensor, gen:torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    "One epoch's pairs: two random permutations of the pool of sample indices side by side, pairs within one cell dropped"
+    i0, i1 = pool[torch.randperm(len(pool), generator=gen)], pool[torch.randperm(len(pool), generator=gen)]
+    keep = cell[i0] != cell[i1]
+    return i0[keep].to(device), i1[keep].to(device)
+
+def _pair_loss(net:ClassifimNet, feats, ut:torch.Tensor, cell:torch.Tensor, i0:torch.Tensor, i1:torch.Tensor) -> torch.Tensor:
+    "Mean binary cross-entropy over both samples of each pair; a sample's logit <s, u_own - u_other> should say 'own'"
+    um, up = ut[cell[i0]], ut[cell[i1]]
+    u0, du = (um + up) / 2, up - um
+    _, logit = net.head(torch.cat([u0, u0]), torch.cat([-du, du]), feats(torch.cat([i0, i1])))
+    return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+
+# %% ../nbs/07_baselines.ipynb #954c1bce
+def _train_pairs(net, feats, ut, cell, train, gen, *, epochs, batch_size, max_lr, weight_decay, pct_start, progress) -> list:
+    "Adam on the one-cycle schedule over `epochs` fresh pairings of the `train` samples; [(epoch, mean loss, last step's learning rate)]"
+    dev = ut.device
+    opt = torch.optim.Adam(net.parameters(), lr=max_lr, weight_decay=weight_decay)
+    half, states, total = batch_size // 2, [], 0
+    for _ in range(epochs):   # draw every epoch's pairing once to count the steps, keeping the generator states to redraw it
+        states.append(gen.get_state())
+        total += math.ceil(len(_pairs(train, cell, gen, 'cpu')[0]) / half)
+    end = gen.get_state()
+    if float(pct_start * total) == 1.0: total += 1   # torch's one-cycle divides by zero when the warm-up is exactly one step
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, pct_start=pct_start, total_steps=total)
+    hist, cell_d = [], cell.to(dev)
+    bar = tqdm(range(epochs), disable=not progress, desc='classifim')
+    for ep in bar:
+        gen.set_state(states[ep])
+        i0, i1 = _pairs(train, cell, gen, dev)
+        tot = torch.zeros((), dtype=torch.float64, device=dev)
+        for a, b in zip(i0.split(half), i1.split(half)):
+            loss = _pair_loss(net, feats, ut, cell_d, a, b)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            lr = opt.param_groups[0]['lr']   # the rate of this step
+            sched.step()
+            tot += loss.detach() * len(a)
+        hist.append((ep + 1, float(tot) / len(i0), lr))
+        bar.set_postfix(loss=f"{hist[-1][1]:.4f}")
+    gen.set_state(end)
+    return hist
+
+def _score_metric(net, feats, ut, cell, idx, scale, J, batch_size) -> tuple[torch.Tensor, torch.Tensor]:
+    "Mean over each cell's samples idx (G, m) of v v^T with v = J^T (scale * s(u~, du = 0, x)), (G, 2, 2), and its standard error"
+    G, m = idx.shape
+    with torch.no_grad():
+        S = torch.cat([net.head(ut[cell[i]], torch.zeros_like(ut[cell[i]]), feats(i))[0] for i in idx.reshape(-1).split(batch_size)])
+    S = S.to('cpu', torch.float64).reshape(G, m, 2) * scale        # score in u units: d u~ / d u = scale
+    v = torch.einsum('gab,gna->gnb', J, S)                         # in grid units: (du/dt)^T s_u
+    outer = v[..., :, None] * v[..., None, :]
+    return outer.mean(1), outer.std(1) / math.sqrt(m)
+
+# %% ../nbs/07_baselines.ipynb #27a622a1
+def classifim(samples, # (G, n, *shape) samples per cell: lattices (L1, L2), integer chains (N,) or float vectors (d,)
               grid:ParamGrid, # the grid of the cells
-              coords:CoordMap|None=None, # map t -> u; the score and the metric are learned in u
-              encoder:nn.Module|None=None, # (B, *shape) float -> (B, width); None: `FlatEncoder`
-              width:int=64, # encoder output features and hidden units
-              head:str='concat', # score head, see `ScoreNet`: 'concat' or 'bilinear'
-              steps:int=3000, # Adam steps
-              lr:float=2e-3, # peak learning rate (cosine decay to lr/20)
-              batch:int=512, # (pair, label, sample) draws per step
-              val_frac:float=0.2, # fraction of each cell's samples held out for validation
-              eval_every:int=100, # steps between validation evaluations (the best network is kept)
-              n_val:int=16384, # validation draws
-              fisher_on:str='all', # samples the Fisher estimate averages over: 'all' or 'val'
-              device=None, # torch device; None: the encoder's device, else CUDA if present
-              seed:int=0, # seed of the initialisation, the split and the draws
-              progress:bool=True, # show a progress bar
+              coords:CoordMap|None=None, # map t -> u: the network works in u (scaled to [-1, 1]^2); None: u = t
+              *,
+              encoder:nn.Module|None=None, # float32 (B, *shape) -> (B, features); None: NaiveCNN, ChainEncoder or VectorEncoder by the samples
+              epochs:int=20, # passes over the training samples, each with a fresh random pairing
+              batch_size:int=2**14, # samples per step (both samples of batch_size / 2 pairs); even
+              max_lr:float=1e-2, # peak learning rate of the one-cycle schedule
+              weight_decay:float=1e-5, # Adam's L2 weight decay
+              pct_start:float=0.1, # fraction of the steps that warm the learning rate up to max_lr
+              val_fraction:float=0.0, # fraction of each cell's samples held out for a validation loss (0: all samples train, as the authors')
+              device=None, # None: CUDA when available, else the CPU
+              seed:int=0, # seed of the split, the pairings and the initial weights
+              progress:bool=True, # show a progress bar over the epochs
              ) -> BaselineResult:
-    "ClassiFIM: learn the score by classifying samples of neighbouring cells; metric = mean s s^T per cell, in grid coordinates"
+    "ClassiFIM: learn which of two random cells each sample came from; the metric is the mean outer product of the score, in grid units"
     x = _as_samples(samples, grid)
     G, n = x.shape[:2]
-    steps, batch, eval_every = check_int('steps', steps, min=1), check_int('batch', batch, min=1), check_int('eval_every', eval_every, min=1)
-    width, n_val, seed = check_int('width', width, min=1), check_int('n_val', n_val, min=1), check_int('seed', seed, min=0)
-    lr = float(check_positive('lr', lr))
-    if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac!r}")
-    if fisher_on not in ('all', 'val'): raise ValueError(f"fisher_on must be 'all' or 'val', got {fisher_on!r}")
-    nv = int(round(val_frac * n))
-    if nv < 1 or n - nv < 1: raise ValueError(f"val_frac={val_frac} leaves no training or no validation samples of n = {n}")
-    if G < 2: raise ValueError("ClassiFIM needs at least 2 cells")
+    epochs, batch_size, seed = check_int('epochs', epochs, min=1), check_int('batch_size', batch_size, min=2), check_int('seed', seed, min=0)
+    if batch_size % 2: raise ValueError(f"batch_size must be even (both samples of each pair), got {batch_size}")
+    max_lr, weight_decay = float(check_positive('max_lr', max_lr)), float(check_finite('weight_decay', weight_decay))
+    if weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if not 0 < pct_start < 1: raise ValueError(f"pct_start must be in (0, 1), got {pct_start!r}")
+    if not 0 <= val_fraction < 1: raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+    nv = int(round(val_fraction * n))
+    if val_fraction > 0 and nv == 0: raise ValueError(f"val_fraction={val_fraction} holds out none of the n = {n} samples per cell")
+    if nv >= n: raise ValueError(f"val_fraction={val_fraction} leaves no training sample of the n = {n} per cell")
     u = _fit_points(grid, coords)
-    centre, half = (u.amax(0) + u.amin(0)) / 2, ((u.amax(0) - u.amin(0)) / 2).clamp_min(1e-12)
+    lo, hi = u.amin(0), u.amax(0)
+    if G < 2 or (hi <= lo).any():
+        raise ValueError(f"ClassiFIM needs two distinct values of each coordinate, got u from {lo.tolist()} to {hi.tolist()} on {grid!r}")
+    device = resolve_device(device)
     gen = torch_generator(seed)
-    perm = torch.randperm(n, generator=gen)
-    tr_idx, va_idx = perm[nv:], perm[:nv]
-    if device is None: device = next(encoder.parameters()).device if encoder is not None and any(True for _ in encoder.parameters()) else default_device()
-    device = torch.device(device)
-    xd = x.to(device)
-    ut = ((u - centre) / half).to(device, torch.float32)   # normalised cell coordinates
-    pairs = torch.as_tensor(_neighbour_pairs(grid), device=device)
+    order = torch.rand(G, n, generator=gen).argsort(1) + n * torch.arange(G)[:, None]
+    train, val = order[:, nv:].reshape(-1), order[:, :nv].reshape(-1)     # flat sample indices, cell by cell
+    xs, cell = x.reshape(G * n, *x.shape[2:]), torch.arange(G).repeat_interleave(n)
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         torch.manual_seed(seed)
-        if encoder is None:
-            flat = x[:, tr_idx].reshape(G * (n - nv), -1).to(torch.float64)
-            encoder = FlatEncoder(tuple(x.shape[2:]), width, flat.mean(0), flat.std(0))
-        net = ScoreNet(encoder, width, head).to(device)
-
-    def draw(m, pool, g):
-        "m (pair, label, sample) draws with samples from `pool`: normalised midpoints, steps, cell and sample indices, labels"
-        e = torch.randint(len(pairs), (m,), generator=g).to(device)
-        y = torch.randint(2, (m,), generator=g).to(device)
-        k = pool[torch.randint(len(pool), (m,), generator=g)].to(device)
-        i, j = pairs[e, 0], pairs[e, 1]
-        return (ut[i] + ut[j]) / 2, ut[j] - ut[i], torch.where(y == 1, j, i), k, y.float()
-
-    def loss_of(um, d, c, k, y):
-        logit = (d * net(um, xd[c, k].float())).sum(-1)
-        return nn.functional.binary_cross_entropy_with_logits(logit, y)
-
-    val = draw(n_val, va_idx, gen)
-    def val_loss():
-        net.eval()
+        encoder, levels = _default_encoder(xs, train) if encoder is None else (encoder, None)
+        feats = _features(encoder.to(device), xs, levels, device)
+        with torch.no_grad(): phi = feats(train[:2].to(device))
+        if phi.ndim != 2 or len(phi) != 2:
+            raise ValueError(f"the encoder must map (B, *shape) to (B, features), got shape {tuple(phi.shape)} for B = 2")
+        net = ClassifimNet(encoder, phi.shape[1]).to(device)
+    half_width = (hi - lo) / 2
+    ut = ((u - (hi + lo) / 2) / half_width).to(device, torch.float32)   # min-max scaled to [-1, 1]
+    k = train[:64].to(device)   # the thread rule sees one step: forward and backward (~3x) of the encoder on batch_size samples
+    step = 3 * count_flops(feats, k) * batch_size / len(k)
+    t0 = time.time()
+    net.train()
+    with use_threads(work=step):
+        hist = _train_pairs(net, feats, ut, cell, train, gen, epochs=epochs, batch_size=batch_size, max_lr=max_lr,
+                            weight_decay=weight_decay, pct_start=pct_start, progress=progress)
+    seconds = time.time() - t0
+    net.eval()
+    cell_d, val_loss = cell.to(device), None
+    if nv:
         with torch.no_grad():
-            out = sum(loss_of(*(a[s:s + 4096] for a in val)).item() * len(val[0][s:s + 4096]) for s in range(0, n_val, 4096)) / n_val
-        net.train(); return out
-
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr / 20)
-    best, best_state, hist, run = val_loss(), copy.deepcopy(net.state_dict()), [], []
-    hist.append((0, float('nan'), best))
-    bar = tqdm(range(1, steps + 1), disable=not progress, desc='classifim')
-    for step in bar:
-        opt.zero_grad()
-        loss = loss_of(*draw(batch, tr_idx, gen))
-        loss.backward(); opt.step(); sched.step()
-        run.append(loss.item())
-        if step % eval_every == 0 or step == steps:
-            vl = val_loss()
-            hist.append((step, float(np.mean(run)), vl)); run = []
-            if vl < best: best, best_state = vl, copy.deepcopy(net.state_dict())
-            bar.set_postfix(val=f"{vl:.5f}", best=f"{best:.5f}")
-    net.load_state_dict(best_state); net.eval()
-    # Fisher estimate: s(u_i, x) for the samples x of cell i, in u units, pulled back to t per sample (linear), then averaged
-    on = torch.arange(n) if fisher_on == 'all' else va_idx
-    Jt = torch.eye(2, dtype=torch.float64).expand(G, 2, 2) if coords is None else coords.jacobian(grid.tensor())
-    cells = torch.arange(G).repeat_interleave(len(on))
-    ks = on.repeat(G)
-    with torch.no_grad():
-        S = torch.cat([net(ut[cells[a:a + 8192].to(device)], xd[cells[a:a + 8192].to(device), ks[a:a + 8192].to(device)].float())
-                       for a in range(0, len(cells), 8192)]).to('cpu', torch.float64) / half
-    S = S.reshape(G, len(on), 2)
-    v = torch.einsum('gab,gna->gnb', Jt.to(torch.float64), S)   # score in grid coordinates: J^T s_u
-    outer = v[..., :, None] * v[..., None, :]
-    metric = outer.mean(1)
-    err = outer.std(1) / math.sqrt(len(on))
-    info = dict(val_loss=best, ln2=math.log(2), history=hist, score_mean=S.mean(1), net=net, n_pairs=len(pairs))
-    return BaselineResult('classifim', (metric + metric.transpose(1, 2)) / 2, None, None, err, info)
+            i0, i1 = _pairs(val, cell, gen, device)
+            val_loss = sum(float(_pair_loss(net, feats, ut, cell_d, a, b)) * len(a)
+                           for a, b in zip(i0.split(batch_size // 2), i1.split(batch_size // 2))) / len(i0)
+    J = torch.eye(2, dtype=torch.float64).expand(G, 2, 2) if coords is None else coords.jacobian(grid.tensor()).to(torch.float64)
+    with use_threads(work=step): metric, err = _score_metric(net, feats, ut, cell_d, train.reshape(G, n - nv).to(device), 1 / half_width, J, batch_size)
+    info = dict(seconds=seconds, train_loss=hist[-1][1], val_loss=val_loss, history=hist, epochs=epochs, batch_size=batch_size,
+                readout_samples=n - nv, encoder=type(encoder).__name__, net=net)
+    return BaselineResult('classifim', metric, None, None, err, info)

@@ -188,7 +188,7 @@ class Reconstruction:
 _BASELINE_FIELDS = {'mean_as_stat': ('mean_as_stat', 'mean_as_stat_fisher'), 'pca_as_stat': ('pca_as_stat', 'pca_as_stat_fisher'),
                     'classifim': ('classifim',)}   # baseline -> the fields it produces
 
-def _run_baseline(name, fields, slp, bank, grid, coords, classifim_steps, seed, progress):
+def _run_baseline(name, fields, slp, bank, grid, coords, classifim_epochs, device, seed, progress):
     "Run one baseline on the held-out per-sample posteriors `slp` or the raw samples, adding its fields"
     if name == 'mean_as_stat':
         t_hat = posterior_means(slp, grid, coords)   # on the same (held-out) samples as the method's rows
@@ -201,7 +201,8 @@ def _run_baseline(name, fields, slp, bank, grid, coords, classifim_steps, seed, 
             r = pca_as_stat(x, grid, coords, kind=kind, n_blocks=None)
             fields[key] = dict(metric=r.metric, F=r.F, grad=r.grad)
     else:
-        r = classifim(torch.as_tensor(bank.load()), grid, coords, steps=classifim_steps, seed=seed, progress=progress)
+        # as its authors run it: the network sees the grid's own parameters (scaled to [-1, 1]^2), every sample trains
+        r = classifim(torch.as_tensor(bank.load()), grid, None, epochs=classifim_epochs, device=device, seed=seed, progress=progress)
         fields['classifim'] = dict(metric=r.metric, F=None, grad=None)
 
 # %% ../nbs/07a_pipeline.ipynb #6603b5f9
@@ -217,7 +218,7 @@ def reconstruct(system:str, # name of the system in the results
                 train:dict|None=None, # passed to `train_posterior` (epochs, batch_size, lr, device, ...)
                 fit:dict|None=None, # passed to `fit_potential` (default: 300 Adam steps, 300 L-BFGS, a mean of ensemble=4 fits)
                 baselines:tuple=('mean_as_stat', 'pca_as_stat', 'classifim'), # which baselines to run
-                classifim_steps:int=3000, # ClassiFIM training steps
+                classifim_epochs:int=20, # ClassiFIM's epochs (its authors' settings otherwise)
                 checkpoint:str|Path|None=None, # folder for the posterior networks' checkpoints (resumable)
                 seed:int=0, # seed of everything random: the split, the networks' initial weights, the draws, the potential fit's start
                 progress:bool=True, # progress bars
@@ -248,7 +249,7 @@ def reconstruct(system:str, # name of the system in the results
         t0 = time.time()
         if name not in _BASELINE_FIELDS:
             raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(map(repr, _BASELINE_FIELDS))}")
-        try: _run_baseline(name, fields, slp, bank, grid, coords, classifim_steps, seed, progress)
+        try: _run_baseline(name, fields, slp, bank, grid, coords, classifim_epochs, (train or {}).get('device'), seed, progress)
         except ValueError as e:   # e.g. a singular statistic covariance on degenerate data: report it, keep the other results
             for key in _BASELINE_FIELDS[name]:
                 if key not in fields: failed[key] = f'{type(e).__name__}: {e}'

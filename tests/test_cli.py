@@ -62,7 +62,7 @@ def test_ising_thermo_bad_input_names_the_value(tmp_path, args, bad):
 def test_ising_method_tiny_run_writes_maps_and_errors(tmp_path):
     out = tmp_path / 'm'
     r = run('ising', '--size', '4', '--n-t', '5', '--n-h', '4', '--n-samples', '64', '--epochs', '2', '--fit-steps', '100', '--fit-lbfgs-steps', '50',
-            '--baselines', '--classifim-steps', '100', '--out', str(out), '--quiet')
+            '--baselines', '--classifim-epochs', '2', '--out', str(out), '--quiet')
     assert r.returncode == 0, r.stderr[-3000:]
     for f in ('ising_metric.png', 'ising_phase_diagram.png'): assert (out / f).stat().st_size > 10_000, f
     res = json.loads((out / 'ising_results.json').read_text())
@@ -201,13 +201,13 @@ BAD = {   # job -> (arguments, field named in the message, value named in it); o
               (['--truth-samples', '0'], 'truth_samples', '0'), (['--size', '12', '--truth-chains', '1'], 'truth_chains', '1'),
               (['--features', '0'], 'features', '0'), (['--epochs', '0'], 'epochs', '0'), (['--patience', '0'], 'patience', '0'),
               (['--bundle-size', '0'], 'bundle_size', '0'), (['--folds', '0'], 'folds', '0'), (['--fit-steps', '-1'], 'fit_steps', '-1'),
-              (['--fit-lbfgs-steps', '-1'], 'fit_lbfgs_steps', '-1'), (['--classifim-steps', '0'], 'classifim_steps', '0')],
+              (['--fit-lbfgs-steps', '-1'], 'fit_lbfgs_steps', '-1'), (['--classifim-epochs', '0'], 'classifim_epochs', '0')],
     'tasep': [(['--size', '30'], 'size', '30'), (['--a-min', '-0.5'], 'a_min', '-0.5'), (['--a-max', 'inf'], 'a_max', 'inf'),
               (['--b-min', '0'], 'b_min', '0'), (['--b-max', '0.05'], 'b_max', '0.05'), (['--n-grid', '2'], 'n_grid', '2'),
               (['--n-samples', '4'], 'n_samples', '4'), (['--features', '0'], 'features', '0'), (['--hidden', '0'], 'hidden', '0'),
               (['--epochs', '0'], 'epochs', '0'), (['--patience', '0'], 'patience', '0'), (['--bundle-size', '0'], 'bundle_size', '0'),
               (['--folds', '0'], 'folds', '0'), (['--n-samples', '8', '--folds', '5'], 'n_samples', '8'), (['--fit-steps', '-1'], 'fit_steps', '-1'),
-              (['--fit-lbfgs-steps', '-1'], 'fit_lbfgs_steps', '-1'), (['--classifim-steps', '0'], 'classifim_steps', '0')],
+              (['--fit-lbfgs-steps', '-1'], 'fit_lbfgs_steps', '-1'), (['--classifim-epochs', '0'], 'classifim_epochs', '0')],
     'ising-thermo': [(['--size', '7'], 'size', '7'), (['--t-min', '-1'], 't_min', '-1'), (['--t-max', '0.5'], 't_max', '0.5'),
                      (['--n-t', '0'], 'n_t', '0'), (['--h-min', 'nan'], 'h_min', 'nan'), (['--h-max', '-2'], 'h_max', '-2'),
                      (['--n-h', '0'], 'n_h', '0'), (['--n-samples', '10'], 'n_samples', '10'), (['--n-chains', '0'], 'n_chains', '0'),

@@ -65,7 +65,7 @@ class IsingPreset:
     fit_steps:int=300 # Adam steps of the convex potential fit
     fit_lbfgs_steps:int=300 # L-BFGS steps after the Adam steps
     baselines:bool=False # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
-    classifim_steps:int=3000 # training steps of the ClassiFIM baseline
+    classifim_epochs:int=20 # epochs of the ClassiFIM baseline (its authors' settings otherwise)
 
     def __post_init__(self):
         L = check_int('size', self.size, min=4)
@@ -80,7 +80,7 @@ class IsingPreset:
         check_int('burn_in', self.burn_in, min=0); check_int('sweeps_between', self.sweeps_between, min=1)
         if self.truth not in TRUTHS: raise ValueError(f"truth must be one of {', '.join(TRUTHS)}, got {self.truth!r}")
         if self.truth == 'exact' and L > 10: raise ValueError(f"truth 'exact' needs size <= 10 (exact density of states), got {L}")
-        for k in ('truth_samples', 'truth_chains', 'features', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_steps'):
+        for k in ('truth_samples', 'truth_chains', 'features', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_epochs'):
             check_int(k, getattr(self, k), min=1)
         check_int('fit_steps', self.fit_steps, min=0); check_int('fit_lbfgs_steps', self.fit_lbfgs_steps, min=0)
         check_split(n, self.folds)
@@ -104,9 +104,9 @@ PRESETS = {
     'default': IsingPreset(),
     'benchmark': IsingPreset(baselines=True),
     'benchmark32': IsingPreset(size=32, n_t=16, n_h=17, n_samples=256, epochs=4, bundle_size=1, truth='monte_carlo', baselines=True),
-    'quick': IsingPreset(size=4, n_t=6, n_h=4, n_samples=128, epochs=2, bundle_size=1, features=8, baselines=True, classifim_steps=100),
+    'quick': IsingPreset(size=4, n_t=6, n_h=4, n_samples=128, epochs=2, bundle_size=1, features=8, baselines=True, classifim_epochs=2),
     'quick32': IsingPreset(size=8, n_t=6, n_h=4, n_samples=64, epochs=2, bundle_size=1, features=8, truth='monte_carlo',
-                           truth_samples=200, truth_chains=4, baselines=True, classifim_steps=100),
+                           truth_samples=200, truth_chains=4, baselines=True, classifim_epochs=2),
     'tutorial': IsingPreset(n_t=12, n_h=10, n_samples=512, epochs=10, patience=4, bundle_size=1, fit_steps=200, fit_lbfgs_steps=150),
 }
 
@@ -220,7 +220,7 @@ def run_method(system:str, # 'ising' or 'tasep': names the sample and checkpoint
         rec = reconstruct(system, bank, reference, make_net, bundle_size=preset.bundle_size, folds=preset.folds,
                           train=dict(epochs=preset.epochs, batch_size=512, lr=1e-2, patience=preset.patience, device=dev),
                           fit=dict(steps=preset.fit_steps, lbfgs_steps=preset.fit_lbfgs_steps),
-                          baselines=BASELINES if preset.baselines else (), classifim_steps=preset.classifim_steps,
+                          baselines=BASELINES if preset.baselines else (), classifim_epochs=preset.classifim_epochs,
                           checkpoint=w / f'{system}_posterior_checkpoint', seed=seed, progress=progress)
     rec.seconds['data'] = t_data
     return rec

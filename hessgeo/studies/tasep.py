@@ -38,7 +38,7 @@ class TasepPreset:
     fit_steps:int=300 # Adam steps of the convex potential fit
     fit_lbfgs_steps:int=300 # L-BFGS steps after the Adam steps
     baselines:bool=False # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
-    classifim_steps:int=3000 # training steps of the ClassiFIM baseline
+    classifim_epochs:int=20 # epochs of the ClassiFIM baseline (its authors' settings otherwise)
 
     def __post_init__(self):
         N = check_int('size', self.size, min=2)
@@ -48,7 +48,7 @@ class TasepPreset:
         if not self.a_max > self.a_min: raise ValueError(f"a_max must be > a_min, got a_min={self.a_min}, a_max={self.a_max}")
         if not self.b_max > self.b_min: raise ValueError(f"b_max must be > b_min, got b_min={self.b_min}, b_max={self.b_max}")
         check_int('n_grid', self.n_grid, min=3); check_int('n_samples', self.n_samples, min=8)
-        for k in ('features', 'hidden', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_steps'): check_int(k, getattr(self, k), min=1)
+        for k in ('features', 'hidden', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_epochs'): check_int(k, getattr(self, k), min=1)
         check_int('fit_steps', self.fit_steps, min=0); check_int('fit_lbfgs_steps', self.fit_lbfgs_steps, min=0)
         check_split(self.n_samples, self.folds)
         if self.fit_steps + self.fit_lbfgs_steps == 0: raise ValueError("fit_steps and fit_lbfgs_steps are both 0: the potential would not be fitted")
@@ -73,7 +73,7 @@ def memory_bytes(self:TasepPreset) -> dict:
 PRESETS = {
     'default': TasepPreset(),
     'benchmark': TasepPreset(baselines=True),
-    'quick': TasepPreset(size=6, n_grid=5, n_samples=128, epochs=2, bundle_size=1, features=8, folds=1, baselines=True, classifim_steps=100),
+    'quick': TasepPreset(size=6, n_grid=5, n_samples=128, epochs=2, bundle_size=1, features=8, folds=1, baselines=True, classifim_epochs=2),
     'tutorial': TasepPreset(n_grid=10, n_samples=512, epochs=6, patience=4, folds=1, fit_steps=200, fit_lbfgs_steps=150),
 }
 
