@@ -65,12 +65,10 @@ def print_system(name:str, rec):
 def save_figures(name:str, rec, folder:Path):
     "The metric maps of one system (and its ridge along H = 0 where it has one) as PNGs in `folder`"
     import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    from hessgeo.plots import plot_reconstruction, plot_ridge
+    from hessgeo.plots import plot_reconstruction, plot_ridge, save_figure
     folder.mkdir(parents=True, exist_ok=True)
-    fig = plot_reconstruction(rec); fig.savefig(folder / f'reconstruct_{name}.png', dpi=90); plt.close(fig)
-    if rec.truth.ridge_T is not None:
-        ax = plot_ridge(rec); ax.figure.savefig(folder / f'ridge_{name}.png', dpi=100); plt.close(ax.figure)
+    save_figure(plot_reconstruction(rec), folder / f'reconstruct_{name}.png')
+    if rec.truth.ridge_T is not None: save_figure(plot_ridge(rec).figure, folder / f'ridge_{name}.png')
 
 
 def main(argv=None):

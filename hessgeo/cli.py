@@ -5,6 +5,7 @@
 # %% ../nbs/23_cli.ipynb #08941949
 from __future__ import annotations
 import argparse
+import contextlib
 import dataclasses
 import re
 import sys
@@ -18,6 +19,7 @@ from fastcore.docments import docments
 from . import __version__, plots
 from .plots import save_figure
 from .core import FolderLocked, check_int, folder_lock, resolve_device, use_threads
+from .data import processes
 from .results import prepare_output, write_arrays, write_results
 from .salad import format_comparison
 from .studies import digits_plane, geodesic, ising, localgeo, salad, tasep, thermo
@@ -78,15 +80,18 @@ class Job:
         p.set_defaults(job=self)
 
     def run(self, args:argparse.Namespace) -> int:
-        "Check every option, then, holding the lock of --out, run the study and write figures, arrays and the results file; print where and the headline numbers"
+        "Check every option, then, holding the lock of --out, run the study (in every process of a launch) and write (the main process) figures, arrays and the results file; print where and the headline numbers"
         preset = preset_from(args, self.study.PRESETS)   # every field checked by the preset
         seed, device = check_int('seed', args.seed, min=0), resolve_device(args.device)
         check_memory(preset)
         matplotlib.use('Agg')   # figures are written to files: no display needed
+        procs = processes()   # under `accelerate launch` every process runs the study; the main one locks --out and writes
         with use_threads(args.threads):   # --threads holds everywhere; without it each piece of work follows the thread rule
-            out = prepare_output(args.out)
-            with folder_lock(out, wait=args.wait):   # one run at a time writes into --out
-                res = self.study.run(preset, work=None if self.work is None else out / self.work, seed=seed, device=device, progress=not args.quiet)
+            out = prepare_output(args.out) if procs.is_main else Path(args.out)
+            with folder_lock(out, wait=args.wait) if procs.is_main else contextlib.nullcontext():   # one run at a time writes into --out
+                res = self.study.run(preset, work=None if self.work is None else out / self.work, seed=seed, device=device,
+                                     progress=not args.quiet and procs.is_main)
+                if not procs.is_main: return 0
                 for note in getattr(res, 'notes', []): print(f"note: {note}", file=sys.stderr)
                 files, lines = self.report(res, out)
                 arrays = [write_arrays(out / self.arrays, res.arrays())] if self.arrays else []
@@ -205,3 +210,6 @@ def main(argv:list|None=None, # arguments after the program name (default: sys.a
     except (ValueError, FileNotFoundError, FolderLocked) as e:
         print(f"hessgeo {args.job.name}: error: {e}", file=sys.stderr)
         return 2
+
+# %% ../nbs/23_cli.ipynb #b7e3c2a1
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # `python -m hessgeo.cli ...` (a notebook's kernel has no __file__)

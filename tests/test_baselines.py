@@ -159,7 +159,7 @@ def test_classifim_bad_input():
     for kw, msg in ((dict(epochs=0), 'epochs must be >= 1'), (dict(batch_size=1001), 'batch_size must be even'),
                     (dict(max_lr=-1.0), 'max_lr must be > 0'), (dict(weight_decay=-1e-5), 'weight_decay must be >= 0'),
                     (dict(pct_start=1.0), r'pct_start must be in \(0, 1\)'), (dict(val_fraction=1.0), r'val_fraction must be in \[0, 1\)'),
-                    (dict(device='meta'), "device 'meta' is not supported"),
+                    (dict(device='meta'), "device 'meta' cannot hold hessgeo's data"),
                     (dict(encoder=torch.nn.Flatten(0)), r'the encoder must map \(B, \*shape\) to \(B, features\)')):
         with pytest.raises(ValueError, match=msg): classifim(x, G4, **kw)
     with pytest.raises(ValueError, match='two distinct values'): classifim(x[:6], ParamGrid((1.5, 0.0), (3.5, 0.1), (6, 1)))

@@ -1,5 +1,5 @@
 "Fast checks of hessgeo.diffusion: planes, DDIM determinism and batch invariance, resumable shards, the tiny SD path, the shipped weights (a diffusers folder, safetensors only), accelerate with 2 CPU processes."
-import os, subprocess, sys
+import os, socket, subprocess, sys
 import pytest
 import torch
 from hessgeo.diffusion import (LatentPlane, ddim_sample, sample_plane, load_default_model, load_digit_classifier,
@@ -59,20 +59,28 @@ from hessgeo.diffusion import LatentPlane, load_default_model, sample_plane_acro
 plane = LatentPlane.from_seeds(0, (1, 16, 16))
 images = sample_plane_across_processes(load_default_model('cpu'), plane, plane.grid((4, 4)), sys.argv[1], shard_size=4, steps=3)
 if images is not None: save_file(dict(images=images), sys.argv[1] + '/images.safetensors')
+from pathlib import Path
+from hessgeo.data import processes
+procs = processes()
+Path(sys.argv[1], f'process_{procs.index}_of_{procs.count}').touch()   # which processes the launch really started
 """
 
 def test_accelerate_two_processes(tmp_path, model):
     script = tmp_path / 'split.py'
     script.write_text(SPLIT_SCRIPT)
-    r = subprocess.run(['accelerate', 'launch', '--num_processes', '2', '--cpu', str(script), str(tmp_path / 'out')],
-                       capture_output=True, text=True, timeout=300)
+    with socket.socket() as sock: sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]
+    # --multi_gpu with no GPU visible: two CPU processes joined by gloo (`--cpu` alone would start one process)
+    r = subprocess.run(['accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+                        '--dynamo_backend', 'no', '--main_process_port', str(port), str(script), str(tmp_path / 'out')],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, 'CUDA_VISIBLE_DEVICES': ''})
     assert r.returncode == 0, r.stderr[-2000:]
     plane = LatentPlane.from_seeds(0, (1, 16, 16))
     from safetensors.torch import load_file
     got = load_file(str(tmp_path / 'out' / 'images.safetensors'))['images']
     ref = sample_plane(model, plane, plane.grid((4, 4)), steps=3, progress=False)
     assert (got - ref).abs().max() < 1e-4
-    assert len(list((tmp_path / 'out').glob('shard_*.safetensors'))) == 4       # both processes wrote their shards
+    assert sorted(f.name for f in (tmp_path / 'out').glob('process_*')) == ['process_0_of_2', 'process_1_of_2']
+    assert len(list((tmp_path / 'out').glob('shard_*.safetensors'))) == 4
 
 def test_pickle_weights_refused(tmp_path, model):
     unet, sched = model

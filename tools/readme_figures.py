@@ -31,18 +31,16 @@ def shrink(src: Path, dst: Path, scale: float):
 def diffusion_row(work: Path, out: Path):
     "Mosaic, phase map and metric map of the plane `hessgeo diffusion` wrote, in one figure at 90 dpi"
     import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     import torch
     from hessgeo.core import ParamGrid
-    from hessgeo.plots import plot_plane
+    from hessgeo.plots import plot_plane, save_figure
     a = np.load(work / 'diffusion_plane.npz')
     G = int(round(np.sqrt(len(a['labels']))))
     grid = ParamGrid((0.0, 0.0), (1.0, 1.0), (G, G), names=('a', 'b'))
     fig = plot_plane(grid, labels=a['labels'], metric=torch.as_tensor(a['metric']), images=torch.as_tensor(a['images']),
                      boundaries=a['boundaries'], title=f'digits UNet, plane seed 0, {G} x {G}, DDIM 20 steps')
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90, bbox_inches='tight'); plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main(argv=None):
