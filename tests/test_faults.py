@@ -218,7 +218,8 @@ def test_every_damaged_diffusion_byte_is_refused(tmp_path):
 
 
 def _hold(fn, args, started, release, errors):
-    try: fn(*args, started=started, release=release)
+    try:
+        with use_threads(1): fn(*args, started=started, release=release)   # one thread: forked (see _killed_child)
     except Exception as e: errors.put(repr(e))
 
 
