@@ -1,8 +1,8 @@
 """Hessian geometry of the latent space of generative models: Fisher metrics, phase transitions and geodesics from samples
 
-hessgeo treats a generative model as a family of distributions $p(x \mid t)$ over a 2-D parameter $t$: the Ising
+hessgeo treats a generative model as a family of distributions $p(x | t)$ over a 2-D parameter $t$: the Ising
 model in (T, H), the open TASEP in its boundary rates, a diffusion model along a plane through its noise space. From
-samples alone it learns the posterior $p(t \mid x_1..x_K)$, fits a convex log-partition function $F(t)$ whose Hessian
+samples alone it learns the posterior $p(t | x_1..x_K)$, fits a convex log-partition function $F(t)$ whose Hessian
 is the Fisher metric, and from that metric finds phase transitions, phase diagrams and geodesics. It also measures a
 generator's local geometry (Jacobian scaling, rank, complexity) and whether an embedding's similarities follow category
 or style (SALAD). Every stage is checked against exact answers: Onsager, Kaufman, exact densities of states, the
@@ -22,7 +22,7 @@ matrix-product TASEP solution, closed-form geodesics.
 | data | `data` | `SampleBank`: samples on a grid on disk, checksummed, resumable, in bundles of i.i.d. samples |
 | method | `posterior` | posterior networks with exact pooling over a bundle, training with checkpoints, cross-fitting, calibration |
 | method | `potential` | convex and MLP potentials that own their exact Hessians, the Bregman posterior model and its fit |
-| method | `baselines` | Mean-as-Stat, PCA-as-Stat and a ClassiFIM-style estimator, Fisher read-outs of statistics |
+| method | `baselines` | Mean-as-Stat, PCA-as-Stat, ClassiFIM as its authors built it, Fisher read-outs of statistics |
 | method | `pipeline` | ground truths, scores, ridges, and `reconstruct`: the method beside the baselines |
 | geometry | `metrics` | metric objects (closed-form, Hessian of a potential, grid-sampled, pulled back): each supplies its matrix |
 | geometry | `geodesics` | RK4 shooting, boundary-value solvers, exp and log maps, distances, comparison with straight lines |

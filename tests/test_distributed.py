@@ -1,5 +1,5 @@
 "Two CPU processes under `accelerate launch`: SampleBank.generate splits its batches and equals a one-process bank file for file (also after an interrupted run), another run's part is refused, and train_posterior trains data-parallel to the one-process held-out NLL, resumable across process counts."
-import json, os, shutil, socket, subprocess, sys
+import json, os, shutil, socket, subprocess
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +8,8 @@ import torch
 
 from hessgeo.core import ParamGrid, read_checked_json
 from hessgeo.data import SampleBank
-from hessgeo.posterior import CHECKPOINT, PosteriorNet, VectorEncoder, evaluate_posterior, load_posterior, seeded_net, train_posterior
+from hessgeo.posterior import PosteriorNet, VectorEncoder, evaluate_posterior, load_posterior, seeded_net, train_posterior
 
-torch.set_num_threads(1)
 pytestmark = pytest.mark.slow
 
 # The script every process runs: `bank` generates the toy bank (process 1 fails after its first batch with `fail`),
@@ -47,7 +46,6 @@ def bank(out, seed, fail):
     SampleBank.generate(out, GRID, logged, 64, seed=seed, batch_points=3, progress=False)
 
 def train(folder):
-    torch.set_num_threads(1)
     procs, folder = processes(), Path(folder)
     bank = SampleBank(folder / 'gauss')
     make = lambda: PosteriorNet(VectorEncoder(2, features=4, hidden=16), bank.grid)
@@ -86,7 +84,7 @@ def launch(tmp_path, *args):
     "Run SCRIPT in two CPU processes with `accelerate launch` (torchrun underneath, gloo between the processes)"
     script = tmp_path / 'job.py'
     script.write_text(SCRIPT)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    env = {**os.environ, 'CUDA_VISIBLE_DEVICES': ''}
     cmd = ['accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
            '--dynamo_backend', 'no', '--main_process_port', str(free_port()), str(script), *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

@@ -9,7 +9,7 @@ The Ising and TASEP reconstruction figures at benchmark size come from `python b
 (a small TASEP run is too noisy to stand for the method, so there is no TASEP job here).
 Intermediate files (samples, npz, json) go to --work (default: a temporary folder), only PNGs are copied to --docs.
 """
-import argparse, os, shutil, sys, tempfile, time
+import argparse, shutil, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +52,6 @@ def main(argv=None):
     jobs = [j for j in a.only.split(',') if j]
     bad = [j for j in jobs if j not in JOBS]
     if bad: p.error(f"unknown job {bad[0]!r}; choose from {', '.join(JOBS)}")
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
-    import torch; torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
     from hessgeo.cli import main as hessgeo
     docs, work = Path(a.docs), Path(a.work or tempfile.mkdtemp(prefix='hessgeo_figures_'))
     runs = {  # job: (arguments of the hessgeo job, [(file it writes, name in docs, scale)])
