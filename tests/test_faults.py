@@ -98,8 +98,9 @@ def _killed_child(fn, args, k:int, when:str):
 
 def kill_at(fn, args, k:int, when:str):
     "Fork a child that runs fn(*args) and dies by SIGKILL at its k-th commit; check that it did"
-    p = FORK.Process(target=_killed_child, args=(fn, args, k, when))
-    p.start(); p.join()
+    p = FORK.Process(target=_killed_child, args=(fn, args, k, when), daemon=True)   # daemon: a hung child cannot hold pytest at exit
+    p.start(); p.join(300)
+    if p.is_alive(): p.kill(); p.join(); raise AssertionError(f"the child to be killed at commit {k} ({when}) hung for 300 s")
     assert p.exitcode == -signal.SIGKILL, f"the child was to be killed at commit {k} ({when}), exit code {p.exitcode}"
     COUNTS['faults'] += 1
 
@@ -244,7 +245,7 @@ def train_holding(root, lr, started=None, release=None):
 def test_two_writers_do_not_mix(reference, tmp_path):
     ref, _ = reference
     started, release, errors = FORK.Event(), FORK.Event(), FORK.Queue()
-    a = FORK.Process(target=_hold, args=(generate_holding, (tmp_path / 'run' / 'bank', 0), started, release, errors))
+    a = FORK.Process(target=_hold, args=(generate_holding, (tmp_path / 'run' / 'bank', 0), started, release, errors), daemon=True)
     a.start(); assert started.wait(60)
     with pytest.raises(FolderLocked, match=re.escape(str(tmp_path / 'run' / 'bank'))):   # a second bank, other seed, same folder
         generate_holding(tmp_path / 'run' / 'bank', 1)
@@ -252,7 +253,7 @@ def test_two_writers_do_not_mix(reference, tmp_path):
     assert np.array_equal(SampleBank(tmp_path / 'run' / 'bank').load(), ref['bank'])   # the first writer's samples only
 
     started, release = FORK.Event(), FORK.Event()
-    a = FORK.Process(target=_hold, args=(train_holding, (tmp_path / 'run', TRAIN['lr']), started, release, errors))
+    a = FORK.Process(target=_hold, args=(train_holding, (tmp_path / 'run', TRAIN['lr']), started, release, errors), daemon=True)
     a.start(); assert started.wait(60)
     with pytest.raises(FolderLocked, match=re.escape(str(tmp_path / 'run' / 'ck'))):   # a second training, other lr, same checkpoint
         train_holding(tmp_path / 'run', 1e-2)
