@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.func import vjp
 from scipy.integrate import simpson
+from scipy.linalg import solveh_banded
 
 from .core import check_int, check_positive, count_flops, use_threads
 from .metrics import Metric, as_metric, as_points, check_metric_values, inverse_2x2, metric_problems
@@ -35,7 +36,8 @@ class Curve:
     velocities:torch.Tensor|None = None # (B, n, 2) velocities when known exactly (shooting)
     endpoint_error:torch.Tensor|None = None # (B,) |c(1) - q| for boundary-value solutions
     speed_drift:torch.Tensor|None = None # (B,) max relative change of |c'|_g^2 (conserved along a true geodesic)
-    converged:torch.Tensor|None = None # (B,) bool, for iterative solvers
+    converged:torch.Tensor|None = None # (B,) bool, for iterative solvers: this curve met the solver's own tolerance
+    iterations:torch.Tensor|None = None # (B,) iterations this curve took, for solvers that count them per curve
 
     @property
     def v0(self) -> torch.Tensor:
@@ -52,6 +54,7 @@ def _fd_velocity(c): # (B, n, 2) curve at uniform times on [0, 1], n >= 5
     n = c.shape[1]
     if n < 5: raise ValueError(f"a curve needs at least 5 points for derivatives, got {n}")
     h = 1 / (n - 1)
+    c = c - c[:, :1]   # differences from the first point: a curve at rest gets exactly zero velocity
     v = torch.empty_like(c)
     v[:, 2:-2] = (c[:, :-4] - 8 * c[:, 1:-3] + 8 * c[:, 3:-1] - c[:, 4:]) / (12 * h)
     s = torch.tensor([-25, 48, -36, 16, -3], dtype=c.dtype, device=c.device) / (12 * h)
@@ -71,10 +74,10 @@ def geodesic_residual(metric:Metric, # the metric
     "max over interior nodes of |c'' + Gamma(c', c')|_g / |c'|_g^2 (fourth-order central differences), shape (B,); 0 for a curve at rest"
     B, n, _ = points.shape
     h = 1 / (n - 1)
-    c = points
-    x = c[:, 2:-2]
+    c = points - points[:, :1]   # differences from the first point: a curve at rest gives exact zeros
+    x = points[:, 2:-2]
     v = (c[:, :-4] - 8 * c[:, 1:-3] + 8 * c[:, 3:-1] - c[:, 4:]) / (12 * h)
-    a = (-c[:, :-4] + 16 * c[:, 1:-3] - 30 * x + 16 * c[:, 3:-1] - c[:, 4:]) / (12 * h * h)
+    a = (-c[:, :-4] + 16 * c[:, 1:-3] - 30 * c[:, 2:-2] + 16 * c[:, 3:-1] - c[:, 4:]) / (12 * h * h)
     G, g = metric.christoffels_and_metric(x.reshape(-1, 2))
     v, a = v.reshape(-1, 2), a.reshape(-1, 2)
     r = a + torch.einsum('bkij,bi,bj->bk', G, v, v)
@@ -173,7 +176,8 @@ class RK4Shooter:
             gs = torch.where(keep[..., None, None], gs, gs[ar, last][:, None])
             ok = ~bad.any(1)
         s2 = torch.einsum('bni,bnij,bnj->bn', vs, gs, vs)
-        drift = ((s2 - s2[:, :1]) / s2[:, :1]).abs().amax(1)
+        s0 = s2[:, :1]   # at rest (s0 = 0) the speed stays exactly 0: no drift
+        drift = torch.where(s0[:, 0] > 0, ((s2 - s0) / s0).abs().amax(1), torch.where((s2 == 0).all(1), 0.0, math.inf))
         vs_t = vs * t_end  # velocities with respect to the rescaled time in [0, 1]
         return _make_curve(metric, xs, vs_t, speed_drift=drift, converged=ok)
 
@@ -217,18 +221,107 @@ def _check_endpoints(metric, p, q):
     check_metric_values(metric.matrix(p), p); check_metric_values(metric.matrix(q), q)
     return p, q
 
+# %% ../nbs/08a_geodesics.ipynb #25f3a550
+def _frozen_solve(g:torch.Tensor, # metric at the segment midpoints (B, m + 1, 2, 2)
+                  r:torch.Tensor, # right-hand sides (B, m, 2), one per interior node
+                  w:float, # the energy's weight 2 (n - 1)
+                 ) -> torch.Tensor:
+    "Solve P z = r per curve, P the discrete energy's Hessian with g held fixed (block tridiagonal), by scipy's banded Cholesky over the batch"
+    B, m = r.shape[:2]
+    G = g.detach().cpu().double().numpy()
+    D, O = w * (G[:, :-1] + G[:, 1:]), -w * G[:, 1:-1]      # diagonal blocks (B, m); blocks coupling node i to i + 1 (B, m - 1)
+    ab = np.zeros((4, B, m, 2))                             # upper band form; unknowns ordered (curve, node, coordinate)
+    ab[3, ..., 0], ab[3, ..., 1], ab[2, ..., 1] = D[..., 0, 0], D[..., 1, 1], D[..., 0, 1]
+    ab[1, :, 1:, 0], ab[2, :, 1:, 0], ab[0, :, 1:, 1], ab[1, :, 1:, 1] = O[..., 0, 0], O[..., 1, 0], O[..., 0, 1], O[..., 1, 1]
+    z = solveh_banded(ab.reshape(4, -1), r.detach().cpu().double().numpy().reshape(-1))
+    return torch.as_tensor(z.reshape(B, m, 2), dtype=r.dtype, device=r.device)
+
+# %% ../nbs/08a_geodesics.ipynb #b967592c
+def _energy_parts(metric, # the metric
+                  p:torch.Tensor, # start points (B, 2)
+                  q:torch.Tensor, # end points (B, 2)
+                  x:torch.Tensor, # interior nodes (B, m, 2)
+                  detach_metric:bool=False, # gradient with g held fixed (the reference code's defect)
+                 ) -> tuple:
+    "Discrete energy (B,), its gradient (B, m, 2), g at the segment midpoints (B, m + 1, 2, 2), and ok (B,): nodes in the domain, metric finite and positive definite"
+    B = x.shape[0]
+    c = torch.cat([p[:, None], x.detach(), q[:, None]], 1)
+    mid = 0.5 * (c[:, 1:] + c[:, :-1])
+    inside = (metric.in_domain(c.reshape(-1, 2)).reshape(B, -1).all(1) & metric.in_domain(mid.reshape(-1, 2)).reshape(B, -1).all(1)
+              & torch.isfinite(c).flatten(1).all(1))
+    E, G, g = x.new_full((B,), math.inf), torch.zeros_like(x), x.new_zeros(*mid.shape, 2)
+    i = inside.nonzero()[:, 0]
+    if len(i):   # the metric is evaluated only on curves inside its domain
+        with torch.enable_grad():
+            xi = x[i].detach().requires_grad_(True)
+            ci = torch.cat([p[i, None], xi, q[i, None]], 1)
+            d, mi = ci[:, 1:] - ci[:, :-1], 0.5 * (ci[:, 1:] + ci[:, :-1])
+            gi = metric.matrix((mi.detach() if detach_metric else mi).reshape(-1, 2)).reshape(*d.shape, 2)
+            Ei = torch.einsum('bni,bnij,bnj->b', d, gi, d) * d.shape[1]
+            G[i], = torch.autograd.grad(Ei.sum(), xi)
+        E[i], g[i] = Ei.detach(), gi.detach()
+    ok = inside & torch.isfinite(E) & torch.isfinite(G).flatten(1).all(1) & ~metric_problems(g.reshape(-1, 2, 2)).reshape(B, -1).any(1)
+    return E, G, g, ok
+
+# %% ../nbs/08a_geodesics.ipynb #63d210a7
+def _descent(S:torch.Tensor, # past steps (B, H, m, 2), a ring of H slots
+             Y:torch.Tensor, # past gradient changes (B, H, m, 2)
+             rho:torch.Tensor, # 1 / (s . y) per slot (B, H); 0 marks an empty or skipped slot
+             gam:torch.Tensor, # scale of the starting inverse Hessian (B,)
+             G:torch.Tensor, # gradients (B, m, 2)
+             g:torch.Tensor, # metric at the segment midpoints (B, m + 1, 2, 2), for the preconditioner
+             w:float, # the energy's weight 2 (n - 1)
+             k:int, # iterations so far (slot k - 1 is the newest)
+            ) -> torch.Tensor:
+    "L-BFGS direction -H G of each curve by the two-loop recursion (every product per curve), starting from gam * P^-1 with P the frozen-metric Hessian"
+    H = S.shape[1]; r = G.clone(); alphas = []
+    for j in range(min(k, H)):
+        i = (k - 1 - j) % H
+        a = rho[:, i] * (S[:, i] * r).sum((1, 2)); r = r - a[:, None, None] * Y[:, i]; alphas.append((i, a))
+    z = gam[:, None, None] * _frozen_solve(g, r, w)
+    for i, a in reversed(alphas):
+        z = z + (a - rho[:, i] * (Y[:, i] * z).sum((1, 2)))[:, None, None] * S[:, i]
+    return -z
+
+# %% ../nbs/08a_geodesics.ipynb #5f1b6f6a
+def _line_search(metric, p, q, # the metric, endpoints (B, 2)
+                 x, E, G, g, # nodes (B, m, 2), their energies (B,), gradients (B, m, 2), midpoint metric (B, m + 1, 2, 2)
+                 d:torch.Tensor, # search directions (B, m, 2)
+                 detach_metric:bool=False, # the defect's fixed-point iteration: any step that stays in the domain
+                 tries:int=40, # halvings at most
+                ) -> tuple:
+    "Backtracking from step 1, per curve: new x, E, G, g (unchanged where no step was found) and which curves found a step"
+    gd, eps = (G * d).sum((1, 2)), torch.finfo(x.dtype).eps
+    a, todo = torch.ones_like(E), torch.ones_like(E, dtype=torch.bool)
+    xn, En, Gn, gn = x.clone(), E.clone(), G.clone(), g.clone()
+    for _ in range(tries):
+        i = todo.nonzero()[:, 0]
+        if len(i) == 0: break
+        xt = x[i] + a[i, None, None] * d[i]
+        Et, Gt, gt, ok = _energy_parts(metric, p[i], q[i], xt, detach_metric)
+        armijo = Et <= E[i] + 1e-4 * a[i] * gd[i]
+        # within round-off of the minimum the energy cannot tell steps apart: take one that cuts the slope along d instead
+        flat = (Et <= E[i] + 1e3 * eps * E[i].abs()) & ((Gt * d[i]).sum((1, 2)).abs() <= 0.9 * gd[i].abs())
+        acc = ok if detach_metric else ok & (armijo | flat)
+        j = i[acc]
+        xn[j], En[j], Gn[j], gn[j] = xt[acc], Et[acc], Gt[acc], gt[acc]
+        todo[j] = False; a[i[~acc]] /= 2
+    return xn, En, Gn, gn, ~todo
+
 # %% ../nbs/08a_geodesics.ipynb #2e9c651a
 class EnergyBVP:
-    "Boundary-value geodesics by L-BFGS minimisation of the discrete curve energy, differentiating through the metric"
+    "Boundary-value geodesics by minimising the discrete curve energy (differentiating through the metric), per curve by preconditioned L-BFGS"
     def __init__(self,
                  n_points:int=65, # nodes per curve, endpoints included (accuracy ~ n_points^-2)
-                 max_iter:int=2000, # L-BFGS iterations at most
+                 max_iter:int=2000, # L-BFGS iterations at most, per curve
                  *,
-                 tol:float=1e-11, # stop when the largest gradient entry falls below this (per unit energy)
+                 tol:float=1e-11, # a curve has converged when its largest gradient entry is at most tol times its starting energy
                  detach_metric:bool=False, # True reproduces the reference code's defect (for comparison only)
+                 history:int=10, # L-BFGS memory (pairs of steps and gradient changes)
                 ):
         self.n_points, self.max_iter = check_int('n_points', n_points, min=5), check_int('max_iter', max_iter, min=1)
         self.tol, self.detach_metric = float(check_positive('tol', tol)), bool(detach_metric)
+        self.history = check_int('history', history, min=1)
 
     def solve(self, metric, p, q, init:torch.Tensor|None=None) -> Curve:
         "Curves (B, n_points, 2) from `p` to `q` (B, 2) minimising the discrete energy; `init` (B, n, 2) is the starting curve"
@@ -238,26 +331,46 @@ class EnergyBVP:
         if c0.shape[1] != self.n_points: raise ValueError(f"init must have {self.n_points} points, got {c0.shape[1]}")
         if not metric.in_domain(c0.reshape(-1, 2)).all():
             raise ValueError(f"the starting curve leaves the domain of {type(metric).__name__} ({metric.domain_desc}); pass `init` inside it")
-        inner = c0[:, 1:-1].detach().clone().requires_grad_(True)
-        scale = float(discrete_energy(metric, c0).sum().detach())
-        opt = torch.optim.LBFGS([inner], lr=1, max_iter=self.max_iter, history_size=50, line_search_fn='strong_wolfe',
-                                tolerance_grad=self.tol * scale, tolerance_change=1e-30)
-        def closure():
-            opt.zero_grad()
-            c = torch.cat([p[:, None], inner, q[:, None]], 1)
-            e = discrete_energy(metric, c, self.detach_metric).sum()
-            e.backward()
-            return e
-        with use_threads(work=_step_work(metric, p, c0.shape[0] * c0.shape[1])): opt.step(closure)
-        c = torch.cat([p[:, None], inner.detach(), q[:, None]], 1)
-        B, n = c.shape[:2]
-        bad = ~torch.isfinite(c).all(-1) | ~metric.in_domain(torch.nan_to_num(c).reshape(-1, 2)).reshape(B, n)
-        if bad.any():
-            b = int(bad.any(1).nonzero()[0, 0])
-            raise ValueError(f"energy minimisation for pair {b} (p={p[b].tolist()}, q={q[b].tolist()}) left the domain of "
-                             f"{type(metric).__name__} ({metric.domain_desc}) or produced non-finite points")
+        same = (p == q).all(-1)                  # p == q: the constant curve, exactly
+        c0 = torch.where(same[:, None, None], p[:, None], c0)
+        B, n = c0.shape[:2]
+        with use_threads(work=_step_work(metric, p, B * n)): x, conv, its = self._minimise(metric, p, q, c0[:, 1:-1].clone(), same)
+        c = torch.cat([p[:, None], x, q[:, None]], 1)
         check_metric_values(metric.matrix(c.reshape(-1, 2)), c.reshape(-1, 2))
-        return _make_curve(metric, c, endpoint_error=torch.zeros(B, dtype=c.dtype, device=c.device))
+        return _make_curve(metric, c, endpoint_error=torch.zeros(B, dtype=c.dtype, device=c.device), converged=conv, iterations=its)
+
+    def _minimise(self, metric, p, q, x, done):
+        "Per-curve L-BFGS on the interior nodes x (B, m, 2), curves in `done` left alone: nodes, converged (B,), iterations (B,)"
+        B, m = x.shape[:2]; w, H = 2.0 * (m + 1), self.history
+        E, G, g, ok = _energy_parts(metric, p, q, x, self.detach_metric)
+        if not (ok | done).all():
+            b = int((~(ok | done)).nonzero()[0, 0])
+            raise ValueError(f"the starting curve of pair {b} (p={p[b].tolist()}, q={q[b].tolist()}) meets a non-finite or degenerate "
+                             f"metric of {type(metric).__name__}; pass `init` through a region where it is positive definite")
+        gmax = lambda G: G.flatten(1).abs().amax(1)
+        tol, best = self.tol * E, gmax(G)
+        conv = done | (best <= tol); live = ~conv
+        its, since = torch.zeros(B, dtype=torch.long, device=x.device), torch.zeros(B, dtype=torch.long, device=x.device)
+        S, rho, gam = x.new_zeros(B, H, m, 2), x.new_zeros(B, H), x.new_ones(B); Y = torch.zeros_like(S)
+        for k in range(self.max_iter):
+            a = live.nonzero()[:, 0]
+            if len(a) == 0: break
+            if self.detach_metric: d = -_frozen_solve(g[a], G[a], w)    # the defect's stationarity condition: a fixed-point iteration
+            else:
+                d = _descent(S[a], Y[a], rho[a], gam[a], G[a], g[a], w, k)
+                up = ~((G[a] * d).sum((1, 2)) < 0)                       # not downhill (round-off): the preconditioned gradient
+                if up.any(): d[up] = -_frozen_solve(g[a][up], G[a][up], w)
+            xn, En, Gn, gn, found = _line_search(metric, p[a], q[a], x[a], E[a], G[a], g[a], d, self.detach_metric)
+            s, y = xn - x[a], Gn - G[a]; sy = (s * y).sum((1, 2))
+            S[a, k % H], Y[a, k % H], rho[a, k % H] = s, y, torch.where(sy > 0, 1 / sy, 0.0)
+            yPy = (y * _frozen_solve(gn, y, w)).sum((1, 2))
+            gam[a] = torch.where((sy > 0) & (yPy > 0), sy / yPy, gam[a])
+            x[a], E[a], G[a], g[a] = xn, En, Gn, gn
+            its[a] += 1
+            gm = gmax(G[a]); conv[a] = gm <= tol[a]
+            since[a] = torch.where(gm < best[a], 0, since[a] + 1); best[a] = torch.minimum(best[a], gm)
+            live[a] = ~conv[a] & found & (since[a] < 50)
+        return x, conv, its
 
 # %% ../nbs/08a_geodesics.ipynb #c8742507
 class ShootingBVP:
@@ -292,6 +405,7 @@ class ShootingBVP:
         metric = as_metric(metric)
         p, q = _check_endpoints(metric, p, q)
         v = (q - p) if v0 is None else as_points('v0', v0).to(p)
+        v = torch.where((p == q).all(-1)[:, None], torch.zeros_like(v), v)   # p == q: the curve at rest, exactly
         B = p.shape[0]
         tol = self.tol * (1 + q.norm(dim=-1))
         with torch.no_grad(), warnings.catch_warnings(), use_threads(work=_step_work(metric, p, 2 * B)):

@@ -200,3 +200,54 @@ def test_hessian_metric_uses_the_potentials_own_derivatives():
     with torch.no_grad():
         torch.testing.assert_close(own.matrix(x), icnn.hessian(x), rtol=0, atol=0)
         torch.testing.assert_close(own.christoffels(x), generic.christoffels(x), rtol=1e-9, atol=1e-12)
+
+
+LONG_P, LONG_Q = torch.tensor([[-2.0, 0.3]], dtype=D), torch.tensor([[3.0, 1.5]], dtype=D)   # half-plane distance 4.10659...
+SIX_P = torch.tensor([[-2.0, 0.3], [-1.0, 1.0], [0.2, 0.6], [-0.4, 1.5], [0.5, 0.7], [1.0, 0.2]], dtype=D)
+SIX_Q = torch.tensor([[3.0, 1.5], [1.0, 1.0], [1.4, 1.8], [0.9, 0.7], [0.5, 0.7], [1.05, 3.0]], dtype=D)   # row 4: p == q
+
+
+def test_energy_bvp_converges_on_257_nodes_and_says_when_it_does_not():
+    d = float(hyp.distance(LONG_P, LONG_Q))
+    assert abs(d - math.acosh(1 + (25 + 1.2 ** 2) / (2 * 0.3 * 1.5))) < 1e-14
+    cur = EnergyBVP(257).solve(hyp, LONG_P, LONG_Q)
+    assert cur.converged.tolist() == [True] and int(cur.iterations[0]) < 100
+    assert abs(float(cur.length[0]) - d) < 1e-8                       # O(n^-4) length error: 1.4e-10 measured
+    assert float((cur.points - hyp.geodesic(LONG_P, LONG_Q, cur.t)).norm(dim=-1).max()) < 9.5 / 256 ** 2   # O(n^-2) nodes
+    short = EnergyBVP(257, max_iter=5).solve(hyp, LONG_P, LONG_Q)
+    assert short.converged.tolist() == [False] and short.iterations.tolist() == [5]
+
+
+def test_energy_bvp_node_refinement_is_second_order():
+    devs = [float((c.points - hyp.geodesic(LONG_P, LONG_Q, c.t)).norm(dim=-1).max())
+            for c in (EnergyBVP(n).solve(hyp, LONG_P, LONG_Q) for n in (65, 129, 257))]
+    assert all(3.9 < devs[i] / devs[i + 1] < 4.1 for i in range(2))
+
+
+def test_energy_bvp_curve_answer_does_not_depend_on_its_batch():
+    batch = EnergyBVP(129).solve(hyp, SIX_P, SIX_Q)
+    alone = [EnergyBVP(129).solve(hyp, SIX_P[i:i + 1], SIX_Q[i:i + 1]) for i in range(6)]
+    L1 = torch.cat([c.length for c in alone])
+    assert bool(batch.converged.all()) and all(bool(c.converged[0]) for c in alone)
+    assert float(((batch.length - L1).abs() / L1.clamp(min=1e-300)).max()) <= 1e-12
+    assert batch.iterations.tolist() == [int(c.iterations[0]) for c in alone]
+
+
+def test_geodesic_of_a_point_to_itself_is_the_constant_curve():
+    for P, Q, k in ((SIX_P, SIX_Q, 4), (SIX_P[4:5], SIX_Q[4:5], 0)):
+        for cur in (geodesic(hyp, P, Q), geodesic(hyp, P, Q, refine=False), EnergyBVP(33).solve(hyp, P, Q), ShootingBVP(50).solve(hyp, P, Q, v0=torch.ones_like(P))):
+            assert bool((cur.points[k] == P[k]).all()) and bool((cur.v0[k] == 0).all()) and bool(cur.converged[k])
+            assert float(cur.length[k]) == 0 and float(cur.residual[k]) == 0 and float(cur.energy[k]) == 0
+
+
+def test_geodesic_long_pair_matches_closed_form():
+    cur = geodesic(hyp, LONG_P, LONG_Q)
+    assert cur.converged.tolist() == [True] and abs(float(cur.length[0] - hyp.distance(LONG_P, LONG_Q)[0])) < 1e-8
+
+
+def test_shooting_flags_each_row_on_its_own():
+    v0 = torch.stack([torch.tensor([2.0, 2.0], dtype=D), geodesic(hyp, SIX_P[1:2], SIX_Q[1:2]).v0[0] + 1e-7])
+    both = ShootingBVP(200, max_iter=1).solve(hyp, SIX_P[:2], SIX_Q[:2], v0=v0)
+    assert both.converged.tolist() == [False, True]
+    assert both.converged.tolist() == (both.endpoint_error <= 1e-11 * (1 + SIX_Q[:2].norm(dim=-1))).tolist()
+    assert [bool(ShootingBVP(200, max_iter=1).solve(hyp, SIX_P[i:i + 1], SIX_Q[i:i + 1], v0=v0[i:i + 1]).converged[0]) for i in range(2)] == [False, True]
