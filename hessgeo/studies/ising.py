@@ -17,15 +17,22 @@ import warnings
 
 from fastcore.basics import patch
 
-from ..core import ParamGrid, check_finite, check_int, check_positive, resolve_device
+import inspect
+import numpy as np
+import torch
+
+from ..core import ParamGrid, check_finite, check_int, check_positive, child_seeds, resolve_device, thread_count, use_threads
 from ..data import SampleBank, ising_sampler
 from ..posterior import PosteriorNet, LatticeEncoder
+from ..ising import sample_ising
+from ..ising_exact import T_C
 from ..pipeline import Reconstruction, Scores, ising_exact_truth, ising_mc_truth, reconstruct
 
 # %% auto #0
-__all__ = ['TRUTHS', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'check_split', 'IsingPreset', 'available_memory',
-           'format_bytes', 'check_memory', 'method_memory', 'work_folder', 'run_method', 'MethodResult', 'IsingResult',
-           'ising_cluster', 'run']
+__all__ = ['TRUTHS', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'STOP_MINUTES', 'check_split', 'IsingPreset',
+           'available_memory', 'format_bytes', 'check_memory', 'method_memory', 'work_folder', 'run_method',
+           'MethodResult', 'IsingResult', 'ising_cluster', 'wolff_points', 'ising_split_sampler', 'measure_rates',
+           'estimate_seconds', 'time_message', 'run']
 
 # %% ../../nbs/14_study_ising.ipynb #537d20f1
 def check_split(n_samples:int, # samples per grid point
@@ -54,6 +61,8 @@ class IsingPreset:
     n_chains:int=8 # Markov chains per grid point
     burn_in:int=300 # sweeps discarded at the start of each chain
     sweeps_between:int=4 # sweeps between kept lattices
+    wolff_t:float|None=None # CPU: Wolff clusters only at T <= T_c + wolff_t and |H| <= wolff_h, the multi-spin engine elsewhere (None: Wolff everywhere)
+    wolff_h:float=0.1 # the largest |H| of the points with Wolff clusters when wolff_t is set
     truth:str='auto' # reference metric: 'exact' (density of states, size <= 10), 'monte_carlo', or 'auto' (exact when size <= 10)
     truth_samples:int=1000 # Monte Carlo truth: lattices per chain
     truth_chains:int=8 # Monte Carlo truth: chains per grid point
@@ -66,6 +75,7 @@ class IsingPreset:
     fit_lbfgs_steps:int=300 # L-BFGS steps after the Adam steps
     baselines:bool=False # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
     classifim_epochs:int=20 # epochs of the ClassiFIM baseline (its authors' settings otherwise)
+    go_on:bool=False # on a CPU, run even when the estimated time is over STOP_MINUTES
 
     def __post_init__(self):
         L = check_int('size', self.size, min=4)
@@ -87,7 +97,10 @@ class IsingPreset:
         if not self.exact_truth and self.truth_chains < 2:
             raise ValueError(f"truth_chains must be >= 2 for the Monte Carlo truth (its error bars leave out one chain at a time), got {self.truth_chains}")
         if self.fit_steps + self.fit_lbfgs_steps == 0: raise ValueError("fit_steps and fit_lbfgs_steps are both 0: the potential would not be fitted")
-        if not isinstance(self.baselines, bool): raise ValueError(f"baselines must be True or False, got {self.baselines!r}")
+        if self.wolff_t is not None: check_finite('wolff_t', self.wolff_t)
+        if not check_finite('wolff_h', self.wolff_h) >= 0: raise ValueError(f"wolff_h must be >= 0, got {self.wolff_h}")
+        for k in ('baselines', 'go_on'):
+            if not isinstance(getattr(self, k), bool): raise ValueError(f"{k} must be True or False, got {getattr(self, k)!r}")
 
     @property
     def grid(self) -> ParamGrid:
@@ -107,6 +120,13 @@ PRESETS = {
     'quick': IsingPreset(size=4, n_t=6, n_h=4, n_samples=128, epochs=2, bundle_size=1, features=8, baselines=True, classifim_epochs=2),
     'quick32': IsingPreset(size=8, n_t=6, n_h=4, n_samples=64, epochs=2, bundle_size=1, features=8, truth='monte_carlo',
                            truth_samples=200, truth_chains=4, baselines=True, classifim_epochs=2),
+    'benchmark64': IsingPreset(size=64, n_t=16, n_h=17, n_samples=128, epochs=3, bundle_size=1,
+                               truth='monte_carlo', truth_samples=500, baselines=True,
+                               wolff_t=0.3),
+    'quick64': IsingPreset(size=16, n_t=6, n_h=5, n_samples=64, epochs=2, bundle_size=1, features=8, truth='monte_carlo',
+                           truth_samples=200, truth_chains=4, baselines=True, classifim_epochs=2, wolff_t=0.3),
+    'paper': IsingPreset(size=128, n_t=128, n_h=128, n_samples=33, n_chains=3, truth='monte_carlo', truth_samples=250,
+                         truth_chains=2, wolff_t=0.3),
     'tutorial': IsingPreset(n_t=12, n_h=10, n_samples=512, epochs=10, patience=4, bundle_size=1, fit_steps=200, fit_lbfgs_steps=150),
 }
 
@@ -263,6 +283,118 @@ def ising_cluster(device, # the run's device (`resolve_device`)
     warnings.warn(f"Wolff cluster moves run on the CPU engines only; sampling on {dev} with Metropolis sweeps alone")
     return None
 
+# %% ../../nbs/14_study_ising.ipynb #acecdaf4
+def wolff_points(points, # (B, 2) grid points (T, H)
+                 wolff_t:float|None, # Wolff clusters at T <= T_c + wolff_t (None: at every point)
+                 wolff_h:float, # ... and |H| <= wolff_h
+                ) -> np.ndarray:
+    "Boolean mask (B,) of the points sampled with Wolff clusters: T <= T_c + wolff_t and |H| <= wolff_h (every point when wolff_t is None)"
+    T, H = np.asarray(points, dtype=np.float64).T
+    if wolff_t is None: return np.ones(len(T), bool)
+    return (T <= T_C + wolff_t) & (np.abs(H) <= wolff_h)
+
+
+# %% ../../nbs/14_study_ising.ipynb #89bcdbcb
+def ising_split_sampler(L:int, # lattice side
+                        *,
+                        n_chains:int, # chains per point
+                        burn_in:int, # sweeps before the first sample
+                        sweeps_between:int, # sweeps between samples
+                        wolff_t:float, # Wolff clusters at T <= T_c + wolff_t ...
+                        wolff_h:float, # ... and |H| <= wolff_h (`wolff_points`)
+                       ) -> Callable:
+    "A SampleBank sampler of (B, n, L, L) int8 lattices on the CPU: the Wolff-assisted engine at the `wolff_points`, the multi-spin engine at the others"
+    kw = dict(n_chains=n_chains, burn_in=burn_in, sweeps_between=sweeps_between, backend='numba')
+    near_sampler, far_sampler = ising_sampler(L, cluster='wolff', **kw), ising_sampler(L, cluster=None, **kw)
+    def sample(points, n, seed):
+        points = np.asarray(points, dtype=np.float64)
+        near, out = wolff_points(points, wolff_t, wolff_h), np.empty((len(points), n, L, L), np.int8)
+        s_near, s_far = (int(s % 2**63) for s in child_seeds(int(seed), 2))   # independent streams for the two engines
+        if near.any(): out[near] = near_sampler(points[near], n, s_near)
+        if (~near).any(): out[~near] = far_sampler(points[~near], n, s_far)
+        return out
+    sample.settings = dict(sampler='ising_split', L=L, n_chains=n_chains, burn_in=burn_in, sweeps_between=sweeps_between,
+                           wolff_t=wolff_t, wolff_h=wolff_h)
+    return sample
+
+
+# %% ../../nbs/14_study_ising.ipynb #adf85258
+STOP_MINUTES = 30   # on a CPU, `run` stops before any work when its estimate is longer, unless told to go on
+
+def _sampler_rate(sample:Callable, # sweeps -> an `IsingSamples` of that many sweeps
+                 ) -> float:
+    "Spin updates per second of `sample`, its sweeps grown until one run lasts at least 0.2 s"
+    sweeps = 20
+    while True:
+        info = sample(sweeps).info
+        if info['seconds'] >= 0.2 or sweeps >= 10**6: return info['spin_updates'] / info['seconds']
+        sweeps = int(sweeps * min(50, max(2, 0.3 / max(info['seconds'], 1e-4))))
+
+def _step_seconds(net, opt, b:int, L:int, train:bool) -> float:
+    "Seconds of one training step (forward, backward, Adam) or one forward pass of `net` on `b` random L x L lattices"
+    x = torch.randint(0, 2, (b, 1, L, L), dtype=torch.int8) * 2 - 1
+    t0 = time.perf_counter()
+    with torch.set_grad_enabled(train):
+        out = net(x)
+        if train:
+            opt.zero_grad(); torch.nn.functional.nll_loss(out, torch.zeros(b, dtype=torch.long)).backward(); opt.step()
+    return time.perf_counter() - t0
+
+def measure_rates(preset:IsingPreset, # the settings: lattice size, chains, grid, network
+                 ) -> dict:
+    "Throughputs measured now on this machine's CPU at the preset's sizes: spin updates/s of the sampler engines near T_c, seconds per lattice of a posterior training step and forward pass"
+    p, L, out = preset, preset.size, {}
+    with use_threads(thread_count()):
+        nt, kw = thread_count(), dict(n_samples=2, sweeps_between=4, progress=False, keep_spins=False, backend='numba')
+        sample_ising([T_C], [0.0], 4, 2, n_chains=2, burn_in=2, cluster='wolff', progress=False, keep_spins=False)   # compiled (or loaded) first
+        out['wolff'] = _sampler_rate(lambda s: sample_ising(np.full(nt, T_C), np.zeros(nt), L, burn_in=s, cluster='wolff', **kw))
+        if p.wolff_t is not None:   # a batch of 16 points as SampleBank gives it, n_chains lattices each, away from T_c
+            T, H = np.full(16, T_C + 0.5), np.full(16, 0.2)
+            sample_ising(T, H, 4, 2, n_chains=p.n_chains, burn_in=2, progress=False, keep_spins=False, multispin=True)
+            out['multispin'] = _sampler_rate(lambda s: sample_ising(T, H, L, n_chains=p.n_chains, burn_in=s, multispin=True, **kw))
+        net = PosteriorNet(LatticeEncoder(p.features, 16, 1), p.grid, head='smooth')
+        opt = torch.optim.Adam(net.parameters())
+        _step_seconds(net, opt, 2, L, True); _step_seconds(net, opt, 2, L, False)   # warm-ups, then the batch that lasts about 0.3 s
+        b = int(np.clip(0.3 / max(_step_seconds(net, opt, 2, L, True), 1e-4) * 2, 2, 512))
+        out['train_lattice'] = min(_step_seconds(net, opt, b, L, True) for _ in range(2)) / b   # the step's own cost spread over b
+        out['forward_lattice'] = min(_step_seconds(net, opt, b, L, False) for _ in range(2)) / b
+    return out
+
+
+# %% ../../nbs/14_study_ising.ipynb #e0c99247
+def estimate_seconds(preset:IsingPreset, # the settings
+                     rates:dict, # `measure_rates(preset)`
+                    ) -> dict:
+    "Expected seconds of the run's stages on the CPU, {stage: seconds}: training samples, Monte Carlo truth, posterior networks (at most `epochs`)"
+    p, G, N = preset, preset.grid.n, preset.size ** 2
+    near = int(wolff_points(p.grid.points, p.wolff_t, p.wolff_h).sum())
+    per_lattice = N * (p.burn_in + p.n_samples // p.n_chains * p.sweeps_between)   # spin updates of one chain
+    out = {'samples': p.n_chains * per_lattice * (near / rates['wolff'] + (G - near) / rates.get('multispin', rates['wolff']))}
+    if not p.exact_truth:   # all points, Wolff-assisted, at ising_mc_truth's own burn-in and spacing
+        d = {k: v.default for k, v in inspect.signature(ising_mc_truth).parameters.items()}
+        out['truth'] = G * p.truth_chains * N * (d['burn_in'] + p.truth_samples * d['sweeps_between']) / rates['wolff']
+    nets, n_val = (p.folds, p.n_samples // p.folds) if p.folds > 1 else (1, int(round(0.2 * p.n_samples)))
+    n_tr = p.n_samples - n_val
+    steps = max(1, G * n_tr // 512)   # steps of 512 lattices per epoch (run_method's batch)
+    epoch = steps * 512 * rates['train_lattice'] + G * n_val * rates['forward_lattice']
+    out['posterior'] = nets * (p.epochs * epoch + G * p.n_samples * rates['forward_lattice'])   # + head refit and read-out passes
+    return out
+
+
+# %% ../../nbs/14_study_ising.ipynb #550ae00a
+def time_message(preset:IsingPreset, # the settings
+                 est:dict, # `estimate_seconds`
+                 rates:dict, # `measure_rates`
+                ) -> str:
+    "The estimate as a sentence: total, stages, and the throughputs it was computed from"
+    fmt = lambda s: f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min"
+    r = ', '.join(f"{k} {rates[k]:.3g} spin updates/s" for k in ('multispin', 'wolff') if k in rates)
+    return (f"these settings (size={preset.size}, a {preset.n_t} x {preset.n_h} grid, n_samples={preset.n_samples}) would take about "
+            f"{fmt(sum(est.values()))} on this CPU ({', '.join(f'{k} {fmt(v)}' for k, v in est.items())}; the potential fit"
+            f"{' and the baselines' if preset.baselines else ''} not counted), extrapolated from throughputs measured just now: {r}, "
+            f"{rates['train_lattice'] * 1e3:.3g} ms per lattice of a training step")
+
+
 # %% ../../nbs/14_study_ising.ipynb #818358c3
 def run(preset:IsingPreset=PRESETS['default'], # the settings
         *,
@@ -270,13 +402,25 @@ def run(preset:IsingPreset=PRESETS['default'], # the settings
         seed:int=0, # master seed
         device=None, # device of the sampler and the networks (`resolve_device`: None is CUDA when available, else the CPU)
         progress:bool=True, # progress bars
+        go_on:bool=False, # on a CPU, run even when the estimate is over STOP_MINUTES (also the preset's `go_on`)
        ) -> IsingResult:
     "The method on the Ising model: lattices on the (T, H) grid -> posterior -> convex potential -> metric, scored against the truth"
     if not isinstance(preset, IsingPreset): raise ValueError(f"preset must be an IsingPreset, got {type(preset).__name__}")
     p, grid, dev = preset, preset.grid, resolve_device(device)
     check_memory(p)
-    sampler = ising_sampler(p.size, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
-                            cluster=ising_cluster(dev), device=dev)
+    if dev.type == 'cpu':
+        rates = measure_rates(p)
+        est = estimate_seconds(p, rates)
+        if sum(est.values()) > 60 * STOP_MINUTES:
+            msg = time_message(p, est, rates)
+            if not (go_on or p.go_on):
+                raise ValueError(f"{msg}: more than STOP_MINUTES={STOP_MINUTES}; pass go_on=True (hessgeo ising --go-on) to run it anyway")
+            warnings.warn(msg)
+    cluster = ising_cluster(dev)
+    if cluster == 'wolff' and p.wolff_t is not None:
+        sampler = ising_split_sampler(p.size, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
+                                      wolff_t=p.wolff_t, wolff_h=p.wolff_h)
+    else: sampler = ising_sampler(p.size, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between, cluster=cluster, device=dev)
     truth = lambda: (ising_exact_truth(grid, p.size) if p.exact_truth else
                      ising_mc_truth(grid, p.size, n_samples=p.truth_samples, n_chains=p.truth_chains, seed=seed + 1000, progress=progress))
     make_net = lambda: PosteriorNet(LatticeEncoder(p.features, 16, 1), grid, head='smooth')
