@@ -4,7 +4,9 @@ vs the simulator's effectively independent samples.
 Both simulators run the same dynamics (one attempt = one uniformly chosen bond of N+1, fired with probability
 rate / max(1, alpha, beta)) on the same N and the same batch of chains, in one process. The NumPy reference does one
 attempt for every chain per vectorised step, with random numbers drawn in blocks. hessgeo runs on `--threads` threads,
-by default every CPU this process may use (warm-ups and timed runs on the same count).
+by default every CPU this process may use (warm-ups and timed runs on the same count). Each timed call follows a
+warm-up of the same function on the same kernels, and the record counts the numba compilations that happened during
+the timed calls all the same (`compilations_while_timed`: 0 when the warm-ups reached every path).
 
 Independent samples per second of the simulator = attempts/s / ((N+1) * tau), with tau the integrated
 autocorrelation time (in sweeps) of the particle number measured at one point per phase.
@@ -13,10 +15,11 @@ autocorrelation time (in sweeps) of the particle number measured at one point pe
     python benchmarks/tasep_throughput.py --quick     # N = 20, 256 chains, short runs: a smoke run
 
 Results: hessgeo_attempts_per_s, numpy_attempts_per_s, ratio, hessgeo_attempts_per_s_all_bonds_tested (at
-alpha = 0.9, beta = 1.3), exact_samples_per_s, simulator_independent_samples_per_s and tau_sweeps per phase, N, chains.
+alpha = 0.9, beta = 1.3), compilations_while_timed, exact_samples_per_s, simulator_independent_samples_per_s and tau_sweeps per phase, N, chains.
 The common arguments and the record are those of benchmarks/common.py.
 """
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -56,12 +59,25 @@ def time_numpy(al, be, N, B, seconds, seed):
     return B * steps / dt, steps, dt
 
 
-def time_hessgeo(al, be, N, P, C, sweeps, seed):
-    "Attempts per second of hessgeo's simulator on P points x C chains for `sweeps` sweeps (after a warm-up of the same call)"
-    simulate_tasep(np.full(P, al), be, N, n_samples=2, n_chains=2, burn_in=1, spacing=1, seed=seed, progress=False)
-    t0 = time.perf_counter()
-    simulate_tasep(np.full(P, al), be, N, n_samples=10, n_chains=C, burn_in=sweeps - 10, spacing=1, seed=seed, progress=False)
-    return P * C * sweeps * (N + 1) / (time.perf_counter() - t0)
+@contextmanager
+def numba_compilations():
+    "Yields a list that ends up holding one entry per numba compilation (or cache load) started inside the block"
+    from numba.core import event
+    with event.install_recorder('numba:compile') as rec:
+        out = []
+        yield out
+    out.extend(e for _, e in rec.buffer if e.status == event.EventStatus.START)
+
+
+def time_hessgeo(al, be, N, P, C, sweeps, seed, compiled:list):
+    "Attempts per second of hessgeo's simulator on P points x C chains for `sweeps` sweeps (after a warm-up of the same call); compilations while timed appended to `compiled`"
+    simulate_tasep(np.full(P, al), be, N, n_samples=2, n_chains=C, burn_in=1, spacing=1, seed=seed, progress=False)  # burn-in and recording kernels
+    with numba_compilations() as c:
+        t0 = time.perf_counter()
+        simulate_tasep(np.full(P, al), be, N, n_samples=10, n_chains=C, burn_in=sweeps - 10, spacing=1, seed=seed, progress=False)
+        dt = time.perf_counter() - t0
+    compiled += c
+    return P * C * sweeps * (N + 1) / dt
 
 
 def main(argv=None):
@@ -84,17 +100,20 @@ def main(argv=None):
     with use_threads(args.threads or cpu_count()):
         P = 4; C = max(1, B // P)
         sweeps = max(10, int(args.seconds * 2e8 / (P * C * (N + 1))))
-        hg_rate = time_hessgeo(al, be, N, P, C, sweeps, seed + 1)
+        compiled = []
+        hg_rate = time_hessgeo(al, be, N, P, C, sweeps, seed + 1, compiled)
         print(f"hessgeo (numba) : {hg_rate:.3e} attempts/s ({sweeps} sweeps x {P * C} chains)")
         print(f"ratio           : {hg_rate / numpy_rate:.1f}x")
-        all_bonds = time_hessgeo(0.9, 1.3, N, P, C, sweeps, seed + 1)
+        all_bonds = time_hessgeo(0.9, 1.3, N, P, C, sweeps, seed + 1, compiled)
         print(f"  (at alpha=0.9, beta=1.3, where r_max > 1 and every bond needs an acceptance draw: {all_bonds:.3e} attempts/s)")
 
         # exact sampler: configurations per second, one point per phase
         pts = np.array([[0.3, 0.7], [0.75, 0.35], [0.9, 1.3]])
         sample_tasep_exact(pts[:, 0], pts[:, 1], N, 10, seed=seed + 2)
         S = 2_000 if args.quick else 20_000
-        t0 = time.perf_counter(); sample_tasep_exact(pts[:, 0], pts[:, 1], N, S, seed=seed + 2); dt = time.perf_counter() - t0
+        with numba_compilations() as c:
+            t0 = time.perf_counter(); sample_tasep_exact(pts[:, 0], pts[:, 1], N, S, seed=seed + 2); dt = time.perf_counter() - t0
+        compiled += c
         exact_rate = len(pts) * S / dt
         print(f"exact sampler   : {exact_rate:.3e} configurations/s ({len(pts)} x {S} in {dt:.2f} s)")
 
@@ -108,8 +127,9 @@ def main(argv=None):
             print(f"  {tasep_phase(a, b)} (alpha={a}, beta={b}): tau = {t:.0f} sweeps -> {r:.3e} independent samples/s")
     sim_ind = float(np.mean(ind))
     print(f"simulator       : {sim_ind:.3e} independent samples/s (mean over the three phases)")
+    print(f"numba compilations while timed: {len(compiled)}")
     run.finish(dict(hessgeo_attempts_per_s=hg_rate, numpy_attempts_per_s=numpy_rate, ratio=hg_rate / numpy_rate,
-                    hessgeo_attempts_per_s_all_bonds_tested=all_bonds, exact_samples_per_s=exact_rate,
+                    hessgeo_attempts_per_s_all_bonds_tested=all_bonds, compilations_while_timed=len(compiled), exact_samples_per_s=exact_rate,
                     simulator_independent_samples_per_s=sim_ind,
                     tau_sweeps={str(tasep_phase(a, b)): float(t) for (a, b), t in zip(pts, tau)}, N=N, chains=B))
 
