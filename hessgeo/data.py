@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_data.ipynb #81be6594
 from __future__ import annotations
+import atexit
 import hashlib
 import json
 import os
@@ -285,6 +286,13 @@ class Processes:
             raise e
 
 # %% ../nbs/04_data.ipynb #6e6c19a8
+_ENDS_GROUP = []   # whether `_end_group` is registered to run at exit
+
+def _end_group():
+    "Destroy this process's torch.distributed group, if it has one (run at exit)"
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
 def processes() -> Processes:
     "This run's processes: several under `accelerate launch` or `torchrun` (WORLD_SIZE > 1), joined by accelerate's process group (gloo on CPUs, NCCL on GPUs); else this one"
     world = os.environ.get('WORLD_SIZE', '1')
@@ -294,6 +302,8 @@ def processes() -> Processes:
     from accelerate import PartialState
     cpu = not torch.cuda.is_available() or os.environ.get('ACCELERATE_USE_CPU', '').lower() in ('1', 'true', 'yes')
     st = PartialState(cpu=cpu)
+    if not _ENDS_GROUP:   # the group is torn down before the interpreter exits: gloo's threads alive then abort the process
+        atexit.register(_end_group); _ENDS_GROUP.append(True)
     return Processes(st.process_index, st.num_processes, torch.device('cpu') if st.device.type == 'cpu' else st.device)
 
 # %% ../nbs/04_data.ipynb #3c14c61c

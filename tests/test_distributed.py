@@ -1,5 +1,5 @@
 "Two CPU processes under `accelerate launch`: SampleBank.generate splits its batches and equals a one-process bank file for file (also after an interrupted run), another run's part is refused, and train_posterior trains data-parallel to the one-process held-out NLL, resumable across process counts."
-import json, os, shutil, socket, subprocess
+import json, os, shutil, socket, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +189,17 @@ def test_bank_folder_not_shared(tmp_path):
     assert r.returncode != 0, r.stderr[-3000:]
     assert r.stderr.count('does not see the file bank/.hessgeo.run the main process just wrote') >= 2, r.stderr[-3000:]
     assert not (tmp_path / 'apart' / 'p1' / 'bank' / 'parts').exists()
+
+
+def test_diffusion_job_under_launch_equals_one_process(tmp_path):
+    "`hessgeo diffusion` started by `accelerate launch` in two processes (three shards between them) writes the plain run's arrays"
+    args = ['diffusion', '--n-grid', '24', '--steps', '4', '--fit-steps', '40', '--no-lipschitz', '--batch-size', '64', '--quiet']
+    cmd = ['accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+           '--dynamo_backend', 'no', '--main_process_port', str(free_port()), '-m', 'hessgeo.cli', *args, '--out', str(tmp_path / 'two')]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'CUDA_VISIBLE_DEVICES': ''}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(list((tmp_path / 'two' / 'diffusion_work' / 'plane').glob('shard_*.safetensors'))) == 3
+    one = subprocess.run([sys.executable, '-m', 'hessgeo.cli', *args, '--out', str(tmp_path / 'one')], capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = np.load(tmp_path / 'one' / 'diffusion_plane.npz'), np.load(tmp_path / 'two' / 'diffusion_plane.npz')
+    assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)

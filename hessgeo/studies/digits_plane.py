@@ -14,7 +14,9 @@ import torch
 from fastcore.basics import patch
 
 from ..core import ParamGrid, check_int, resolve_device
-from ..diffusion import LatentPlane, load_default_model, load_digit_classifier, sample_plane, weights_folder
+from ..data import processes
+from ..diffusion import (LatentPlane, load_default_model, load_digit_classifier, sample_plane,
+                               sample_plane_across_processes, weights_folder)
 from ..metrics import volume_element
 from ..phases import (difference_grids, label_boundaries, lipschitz_from_differences, phase_labels, plane_fit_rows,
                             plane_metric, ridge_boundary_agreement)
@@ -22,7 +24,7 @@ from .ising import check_memory
 
 # %% auto #0
 __all__ = ['UNET_IMAGE_BYTES', 'PRESETS', 'model_timesteps', 'DigitsPlanePreset', 'plane_memory', 'default_fit_steps',
-           'DigitsPlaneResult', 'boundary_agreement', 'lipschitz_map', 'run']
+           'DigitsPlaneResult', 'boundary_agreement', 'plane_images', 'lipschitz_map', 'run']
 
 # %% ../../nbs/17_study_digits_plane.ipynb #b64b0307
 def model_timesteps() -> int:
@@ -133,6 +135,18 @@ def boundary_agreement(boundaries:np.ndarray, # (G,) bool boundary mask
     two_phases = 0 < boundaries.sum() < len(boundaries)
     return {k: ridge_boundary_agreement(v, boundaries) if two_phases else None for k, v in fields.items() if v is not None}
 
+# %% ../../nbs/17_study_digits_plane.ipynb #e4b3d849
+def plane_images(model, # (UNet2DModel, scheduler)
+                 plane:LatentPlane, # the plane
+                 grid:ParamGrid, # its grid
+                 folder:Path|None, # folder for the shards (None: in memory, in this process)
+                 **kw, # `sample_plane` options: steps, batch_size, device, progress
+                ) -> torch.Tensor:
+    "The plane's images (G, C, H, W): spread over the processes of a launch when there is a folder, else sampled here"
+    if folder is None or processes().count == 1: return sample_plane(model, plane, grid, folder, **kw)
+    images = sample_plane_across_processes(model, plane, grid, folder, **kw)   # the main process gets them back
+    return images if images is not None else sample_plane(model, plane, grid, folder, shards=[], **{**kw, 'progress': False})
+
 # %% ../../nbs/17_study_digits_plane.ipynb #4609d644
 def lipschitz_map(model, # (UNet2DModel, scheduler)
                   plane:LatentPlane, # the plane
@@ -142,7 +156,7 @@ def lipschitz_map(model, # (UNet2DModel, scheduler)
                  ) -> tuple[torch.Tensor, float]:
     "The sampler's Lipschitz constants (G,) by central differences with a step of 1% of a cell, and the step"
     eps = 1e-2 * float(grid.cell_size.min())
-    shifted = {k: sample_plane(model, plane, g, None if work is None else work / f'lipschitz{k}', **kw)
+    shifted = {k: plane_images(model, plane, g, None if work is None else work / f'lipschitz{k}', **kw)
                for k, g in difference_grids(grid, eps).items()}
     return lipschitz_from_differences(shifted, eps)['lipschitz'], eps
 
@@ -156,7 +170,8 @@ def run(preset:DigitsPlanePreset=PRESETS['default'], # the settings
        ) -> DigitsPlaneResult:
     "The embedded digits model over a G x G latent plane: images, digit phases, plane metric, Lipschitz map and how they agree"
     if not isinstance(preset, DigitsPlanePreset): raise ValueError(f"preset must be a DigitsPlanePreset, got {type(preset).__name__}")
-    p, dev, seed = preset, resolve_device(device), check_int('seed', seed, min=0)
+    procs = processes()   # under `accelerate launch` each process takes its own device and its share of the shards
+    p, dev, seed = preset, procs.device if device is None and procs.count > 1 else resolve_device(device), check_int('seed', seed, min=0)
     check_memory(p)
     fit_steps = default_fit_steps(p.n_grid) if p.fit_steps is None else p.fit_steps
     model, clf = load_default_model(dev), load_digit_classifier(dev)
@@ -165,7 +180,7 @@ def run(preset:DigitsPlanePreset=PRESETS['default'], # the settings
     work = None if work is None else Path(work)
     kw = dict(steps=p.steps, batch_size=p.batch_size, device=dev, progress=progress)
     t, t0 = {}, time.perf_counter()
-    images = sample_plane(model, plane, grid, None if work is None else work / 'plane', **kw)
+    images = plane_images(model, plane, grid, None if work is None else work / 'plane', **kw)
     t['plane_s'] = time.perf_counter() - t0
     with torch.no_grad(): logits, emb = (f(images.to(dev)).cpu() for f in (clf.logits, clf.embed))
     labels = phase_labels(logits=logits)
