@@ -30,6 +30,9 @@ import argparse
 import datetime
 import json
 import os
+# As the `hessgeo` command does: OpenMP threads sleep at barriers instead of spinning (read when torch and numba load OpenMP,
+# so each script imports this module before torch)
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import platform
 import shlex
 import subprocess

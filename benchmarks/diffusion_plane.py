@@ -39,9 +39,9 @@ the record are those of benchmarks/common.py; a `--gpu_only` run's record is `di
 import resource
 import time
 
+from common import cpu_count, parser, start   # first: it sets the OpenMP wait policy before torch loads
 import torch
 
-from common import cpu_count, parser, start
 from hessgeo.core import use_threads
 from hessgeo.diffusion import LatentPlane, PlaneSampler, ddim_sample, load_default_model, sample_plane
 

@@ -56,9 +56,9 @@ import os
 import resource
 import time
 
+from common import parser, start   # first: it sets the OpenMP wait policy before torch loads
 import torch
 
-from common import parser, start
 from hessgeo.core import ParamGrid
 from hessgeo.geodesics import RK4Shooter
 from hessgeo.metrics import GridMetric, HessianMetric, HyperbolicHalfPlane

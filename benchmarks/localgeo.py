@@ -19,11 +19,11 @@ are those of benchmarks/common.py; time it on a quiet machine.
 """
 import time
 
+from common import cpu_count, parser, start   # first: it sets the OpenMP wait policy before torch loads
 import torch
 from torch import nn
 from torch.func import jacfwd, jacrev, vmap
 
-from common import cpu_count, parser, start
 from hessgeo.core import use_threads
 from hessgeo.localgeo import local_geometry, ddim_generator
 

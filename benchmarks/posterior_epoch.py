@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import parser, start   # first: it sets the OpenMP wait policy before torch loads
 import torch
 
-from common import parser, start
 from hessgeo.core import ParamGrid
 from hessgeo.data import SampleBank
 from hessgeo.posterior import LatticeEncoder, PosteriorNet, seeded_net, train_posterior

@@ -4,6 +4,10 @@
 
 # %% ../nbs/23_cli.ipynb #08941949
 from __future__ import annotations
+import os
+# OpenMP threads (torch's, numba's) sleep at a barrier instead of spinning: beside busy programs, spinning threads take the
+# cores the working ones need. Read when OpenMP starts, so set before torch and numba load; a value already set is kept.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import argparse
 import contextlib
 import dataclasses
