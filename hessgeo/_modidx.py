@@ -940,6 +940,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                 'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.run': ('study_ising.html#run', 'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.run_method': ('study_ising.html#run_method', 'hessgeo/studies/ising.py'),
+                                       'hessgeo.studies.ising.surely_short': ('study_ising.html#surely_short', 'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.time_message': ('study_ising.html#time_message', 'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.wolff_points': ('study_ising.html#wolff_points', 'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.work_folder': ('study_ising.html#work_folder', 'hessgeo/studies/ising.py')},

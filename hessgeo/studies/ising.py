@@ -32,7 +32,7 @@ from ..pipeline import Reconstruction, Scores, ising_exact_truth, ising_mc_truth
 __all__ = ['TRUTHS', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'STOP_MINUTES', 'check_split', 'IsingPreset',
            'available_memory', 'format_bytes', 'check_memory', 'method_memory', 'work_folder', 'run_method',
            'MethodResult', 'IsingResult', 'ising_cluster', 'wolff_points', 'ising_split_sampler', 'measure_rates',
-           'estimate_seconds', 'time_message', 'run']
+           'surely_short', 'estimate_seconds', 'time_message', 'run']
 
 # %% ../../nbs/14_study_ising.ipynb #537d20f1
 def check_split(n_samples:int, # samples per grid point
@@ -361,6 +361,16 @@ def measure_rates(preset:IsingPreset, # the settings: lattice size, chains, grid
     return out
 
 
+# %% ../../nbs/14_study_ising.ipynb #d8f05aee
+def surely_short(preset:IsingPreset, # the settings
+                ) -> bool:
+    "Whether the run is small enough that no CPU needs its time measured: at most 3e9 spin updates and 3e8 lattice sites through the networks"
+    p, N = preset, preset.size ** 2
+    spins = p.grid.n * p.n_chains * N * (p.burn_in + p.n_samples // p.n_chains * p.sweeps_between)
+    if not p.exact_truth: spins += p.grid.n * p.truth_chains * N * (300 + 4 * p.truth_samples)   # ising_mc_truth's burn-in and spacing at most
+    sites = max(p.folds, 1) * (p.epochs + 2) * p.grid.n * p.n_samples * N   # every epoch's pass, the refit and the read-out
+    return spins <= 3e9 and sites <= 3e8   # under 30 minutes even at 1e7 spin updates/s and 3 us per site of a training step
+
 # %% ../../nbs/14_study_ising.ipynb #e0c99247
 def estimate_seconds(preset:IsingPreset, # the settings
                      rates:dict, # `measure_rates(preset)`
@@ -408,7 +418,7 @@ def run(preset:IsingPreset=PRESETS['default'], # the settings
     if not isinstance(preset, IsingPreset): raise ValueError(f"preset must be an IsingPreset, got {type(preset).__name__}")
     p, grid, dev = preset, preset.grid, resolve_device(device)
     check_memory(p)
-    if dev.type == 'cpu':
+    if dev.type == 'cpu' and not surely_short(p):   # a long run: its time measured and estimated before any work
         rates = measure_rates(p)
         est = estimate_seconds(p, rates)
         if sum(est.values()) > 60 * STOP_MINUTES:
