@@ -37,6 +37,7 @@ import platform
 import shlex
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,16 @@ def parser(doc:str) -> argparse.ArgumentParser:
     g.add_argument('--out', default=None,
                    help='JSON file for the record (default: benchmarks/results/<name>.json; a --quick run: none)')
     return ap
+
+
+@contextmanager
+def numba_compilations():
+    "Yields a list that ends up holding one entry per numba compilation (or cache load) started inside the block"
+    from numba.core import event
+    with event.install_recorder('numba:compile') as rec:
+        out = []
+        yield out
+    out.extend(e for _, e in rec.buffer if e.status == event.EventStatus.START)
 
 
 def cpu_count() -> int:

@@ -21,7 +21,6 @@ rule chooses). The common arguments and the record are those of benchmarks/commo
 """
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys

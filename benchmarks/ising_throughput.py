@@ -20,11 +20,10 @@ gpu_ratio). The common arguments and the record are those of benchmarks/common.p
 """
 from __future__ import annotations
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
-from common import cpu_count, parser, start
+from common import cpu_count, numba_compilations, parser, start
 from hessgeo.core import use_threads
 from hessgeo.ising import sample_ising, acceptance_table
 
@@ -67,16 +66,6 @@ def time_numpy(T, H, L, min_seconds, seed=0):
         t0 = time.perf_counter(); sim.sweeps(n); dt = time.perf_counter() - t0
         if dt >= min_seconds: return len(T) * L * L * n / dt, n, dt
         n = int(n * max(2.0, 1.2 * min_seconds / max(dt, 1e-3)))
-
-
-@contextmanager
-def numba_compilations():
-    "Yields a list that ends up holding one entry per numba compilation (or cache load) started inside the block"
-    from numba.core import event
-    with event.install_recorder('numba:compile') as rec:
-        out = []
-        yield out
-    out.extend(e for _, e in rec.buffer if e.status == event.EventStatus.START)
 
 
 def time_hessgeo(T, H, L, min_seconds, sweeps_between, **kw):

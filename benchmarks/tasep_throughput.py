@@ -19,11 +19,10 @@ alpha = 0.9, beta = 1.3), compilations_while_timed, exact_samples_per_s, simulat
 The common arguments and the record are those of benchmarks/common.py.
 """
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
-from common import cpu_count, parser, start
+from common import cpu_count, numba_compilations, parser, start
 from hessgeo.core import use_threads
 from hessgeo.tasep import simulate_tasep, sample_tasep_exact, tasep_phase
 
@@ -57,16 +56,6 @@ def time_numpy(al, be, N, B, seconds, seed):
     steps = max(64, int(seconds / dt * 64))
     t0 = time.perf_counter(); numpy_rsu(al, be, N, B, steps, seed=seed); dt = time.perf_counter() - t0
     return B * steps / dt, steps, dt
-
-
-@contextmanager
-def numba_compilations():
-    "Yields a list that ends up holding one entry per numba compilation (or cache load) started inside the block"
-    from numba.core import event
-    with event.install_recorder('numba:compile') as rec:
-        out = []
-        yield out
-    out.extend(e for _, e in rec.buffer if e.status == event.EventStatus.START)
 
 
 def time_hessgeo(al, be, N, P, C, sweeps, seed, compiled:list):
