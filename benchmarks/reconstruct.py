@@ -25,7 +25,8 @@ Results, per system and per estimate (method, mean_as_stat, pca_as_stat, classif
 mean_as_stat_fisher, pca_as_stat_fisher): for metric_median_rel_err, F_rmse, gradF_rmse and ridge_rel_err a
 {"mean", "sd", "per_seed"} (sd the sample standard deviation over the seeds, null for one seed; a figure an estimate
 does not have, such as a baseline's F, stays null; mean and sd are over the seeds that have it), and `failed` {seed: why}
-where a baseline failed on degenerate data. Also per system `seconds` per stage (data, posterior, potential, method =
+where a baseline failed on degenerate data; `boundary_median_rel_err` and `interior_median_rel_err`, the median metric
+error over the grid's outermost cells and over the rest, in the same form (printed per seed too). Also per system `seconds` per stage (data, posterior, potential, method =
 posterior + potential, each baseline) as {"mean", "sd", "per_seed"}, `beats_method` {estimate: {figure: [seeds]}}: where
 an estimate's error is below the method's, `seeds`, `truth` and `posterior` per seed (the networks' held-out NLL before
 and after the head's refit). The common arguments and the record are those of benchmarks/common.py; the record's
@@ -83,6 +84,19 @@ def beats_method(errors:list, seeds:list) -> dict:
     return out
 
 
+def boundary_and_interior(rec) -> dict:
+    "{estimate: {boundary, interior}}: median relative metric error over the grid's outermost cells and over the others"
+    import numpy as np
+    from hessgeo.potential import metric_error
+    shape = tuple(rec.truth.grid.shape)
+    edge = np.zeros(shape, bool); edge[0] = edge[-1] = True; edge[:, 0] = edge[:, -1] = True
+    out = {}
+    for k, f in rec.fields.items():
+        e = metric_error(f['metric'], rec.truth.metric).numpy().reshape(shape)
+        out[k] = dict(boundary=float(np.median(e[edge])), interior=float(np.median(e[~edge])))
+    return out
+
+
 def system_results(recs:list, seeds:list) -> dict:
     "The record's figures of one system from its reconstructions `recs`, one per seed in `seeds`"
     errors = [{k: e.summary() for k, e in rec.errors.items()} for rec in recs]
@@ -91,6 +105,10 @@ def system_results(recs:list, seeds:list) -> dict:
         out[k] = {key: spread([e.get(k, {}).get(key) for e in errors]) for key in KEYS}
         failed = {str(s): e[k]['failed'] for s, e in zip(seeds, errors) if 'failed' in e.get(k, {})}
         if failed: out[k]['failed'] = failed
+    regions = [boundary_and_interior(rec) for rec in recs]
+    for k in names(regions):
+        if k in out:
+            for where in ('boundary', 'interior'): out[k][f'{where}_median_rel_err'] = spread([r.get(k, {}).get(where) for r in regions])
     secs = [seconds_of(rec) for rec in recs]
     out['seconds'] = {k: spread([None if k not in s else round(s[k], 2) for s in secs]) for k in names(secs)}
     out['beats_method'] = beats_method(errors, seeds)
@@ -110,6 +128,8 @@ def print_system(name:str, rec, seed:int):
     for k, e in ((k, e.summary()) for k, e in rec.errors.items()):
         print(f"{k:22s} {f(e['metric_median_rel_err'])} {f(e['metric_p90_rel_err'])} {f(e['F_rmse'])} {f(e['gradF_rmse'])} "
               f"{f(e.get('ridge_rel_err'))}")
+    print('median metric error on the boundary cells / the interior: ' +
+          ', '.join(f"{k} {v['boundary']:.3f} / {v['interior']:.3f}" for k, v in boundary_and_interior(rec).items()))
 
 
 def mean_sd(s:dict, digits:int=4) -> str:
