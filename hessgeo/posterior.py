@@ -25,7 +25,7 @@ from .data import Processes, SampleBank, processes
 
 # %% auto #0
 __all__ = ['CHECKPOINT', 'LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'SmoothHead', 'PosteriorNet', 'check_bank_grid',
-           'TrainResult', 'step_flops', 'train_posterior', 'sample_log_posteriors', 'RefitResult', 'refit_head',
+           'RefitResult', 'TrainResult', 'step_flops', 'train_posterior', 'sample_log_posteriors', 'refit_head',
            'posterior_rows', 'posterior_means', 'PosteriorEvaluation', 'evaluate_posterior', 'seeded_net',
            'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
 
@@ -211,6 +211,20 @@ def _unflat_state(tensors:dict, meta:dict) -> dict:
         pid, k = key.split('.', 1)
         state.setdefault(int(pid), {})[k] = v
     return {'state': state, 'param_groups': meta['param_groups']}
+
+# %% ../nbs/05_posterior.ipynb #0159638c
+@dataclass
+class RefitResult:
+    "What `refit_head` did: the mean NLL per sample before and after, and whether the refit was kept"
+    train_nll_before:float # on the samples it was fitted on
+    val_nll_before:float|None # on the held-out samples (None: none given)
+    train_nll_after:float # on the samples it was fitted on, after the refit
+    val_nll_after:float|None # on the held-out samples, after the refit (None: none given)
+    kept:bool # False: the held-out NLL rose (or the fit diverged) and the old layer was restored
+
+    def summary(self) -> dict:
+        "JSON-able copy, without the held-out entries when there were no held-out samples"
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 # %% ../nbs/05_posterior.ipynb #592dcaa3
 @dataclass
@@ -403,20 +417,6 @@ def sample_log_posteriors(net:PosteriorNet, # trained network
         out = torch.cat([net.sample_log_posterior(flat[a:a + chunk]).double().cpu() for a in range(0, len(flat), chunk)])
     if not torch.isfinite(out).all(): raise ValueError("the network produced non-finite log-posteriors")
     return out.reshape(G, idx.shape[1], G)
-
-# %% ../nbs/05_posterior.ipynb #0159638c
-@dataclass
-class RefitResult:
-    "What `refit_head` did: the mean NLL per sample before and after, and whether the refit was kept"
-    train_nll_before:float # on the samples it was fitted on
-    val_nll_before:float|None # on the held-out samples (None: none given)
-    train_nll_after:float
-    val_nll_after:float|None
-    kept:bool # False: the held-out NLL rose (or the fit diverged) and the old layer was restored
-
-    def summary(self) -> dict:
-        "JSON-able copy, without the held-out entries when there were no held-out samples"
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 # %% ../nbs/05_posterior.ipynb #ac7bd475
 def _last_layer(net:PosteriorNet) -> nn.Linear:
