@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from ..core import ParamGrid, check_finite, check_int, check_positive
 from ..data import tasep_exact_sampler
 from ..posterior import PosteriorNet, ChainEncoder
-from ..pipeline import tasep_exact_truth
+from ..pipeline import Reconstruction, tasep_exact_truth
 from .ising import MethodResult, check_memory, check_split, method_memory, run_method
 
 # %% auto #0
