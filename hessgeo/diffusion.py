@@ -674,20 +674,19 @@ def sample_plane_across_processes(model, # (UNet2DModel, scheduler) or SDModel
                                   *,
                                   shard_size:int=256, # grid points per shard
                                   progress:bool=True, # progress bar (main process only)
-                                  **kwargs, # `PlaneSampler` options; device=None: the process's accelerate device
+                                  **kwargs, # `PlaneSampler` options; device=None: the process's device under a launcher, else the device rule
                                  ) -> torch.Tensor|None:
-    "Under `accelerate launch`: each process samples every num_processes-th shard; the main process returns the grid's images, the others None"
-    from accelerate import PartialState
-    state = PartialState()
-    kwargs['device'] = state.device if kwargs.get('device') is None else kwargs['device']
+    "Under `accelerate launch`: each process samples every count-th shard (`data.processes`); the main process returns the grid's images, the others None"
+    from hessgeo.data import processes
+    procs = processes()   # the processes of an `accelerate launch` (or torchrun), joined by gloo or NCCL; else this one
+    kwargs['device'] = procs.device if kwargs.get('device') is None else kwargs['device']
     n_shards = -(-grid.n // check_int('shard_size', shard_size, min=1))
     kw = dict(shard_size=shard_size, **kwargs)
-    if state.is_main_process: sample_plane(model, plane, grid, out_dir, shards=[], progress=False, **kw)
-    state.wait_for_everyone()  # the folder was checked before any process samples
-    sample_plane(model, plane, grid, out_dir, shards=range(state.process_index, n_shards, state.num_processes),
-                 progress=progress and state.is_main_process, **kw)
-    state.wait_for_everyone()
-    if not state.is_main_process: return None
+    if procs.is_main: sample_plane(model, plane, grid, out_dir, shards=[], progress=False, **kw)
+    procs.gather(None)   # every process waits here: the folder was checked before any process samples
+    sample_plane(model, plane, grid, out_dir, shards=range(procs.index, n_shards, procs.count), progress=progress and procs.is_main, **kw)
+    procs.gather(None)   # and here: every shard is written before the main process assembles them
+    if not procs.is_main: return None
     images = sample_plane(model, plane, grid, out_dir, shards=[], progress=False, **kw)
     if images is None: raise RuntimeError(f"the grid in {out_dir} is incomplete after all processes finished")
     return images
