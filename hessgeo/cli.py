@@ -22,12 +22,11 @@ from fastcore.docments import docments
 
 from . import __version__, plots
 from .plots import save_figure
-from .core import FolderLocked, check_int, folder_lock, resolve_device, use_threads
+from .core import check_memory, FolderLocked, check_int, folder_lock, resolve_device, use_threads
 from .data import processes
 from .results import prepare_output, write_arrays, write_results
 from .salad import format_comparison
 from .studies import digits_plane, geodesic, ising, localgeo, salad, tasep, thermo
-from .studies.ising import check_memory
 
 # %% auto #0
 __all__ = ['JOBS', 'NEGATIVE', 'field_type', 'add_preset_options', 'preset_from', 'Job', 'report_ising', 'report_tasep',

@@ -31,7 +31,8 @@ __all__ = ['ising_natural', 'tasep_log_rates', 'tasep_inverse_rates', 'THREADS_E
            'default_device', 'child_seeds', 'torch_generator', 'cpu_count', 'threads_from_env', 'thread_count',
            'use_threads', 'count_flops', 'autocorrelation', 'integrated_autocorr_time', 'mean_and_error', 'jackknife',
            'atomic_path', 'sha256_file', 'write_checked_json', 'read_checked_json', 'save_checked_tensors',
-           'load_checked_tensors', 'FolderLocked', 'clean_temporaries', 'folder_lock']
+           'load_checked_tensors', 'available_memory', 'format_bytes', 'check_memory', 'FolderLocked',
+           'clean_temporaries', 'folder_lock']
 
 # %% ../nbs/00_core.ipynb #b9ba5171
 def check_finite(name:str, # argument name, used in the message
@@ -473,6 +474,50 @@ def load_checked_tensors(path, # file written by `save_checked_tensors`
         raise ValueError(f"{what} {p} carries no checksum: it is damaged, was edited, or was written by an older hessgeo")
     _check_bytes(raw, md[CHECKSUM_KEY], p, what)
     return safetensors.torch.load(raw), json.loads(md.get('hessgeo', 'null'))
+
+# %% ../nbs/00_core.ipynb #74290d2f
+def available_memory() -> int|None:
+    "Bytes of memory this process can still take: the system's available memory (psutil, /proc/meminfo or sysconf), at most a cgroup limit's headroom; None where none of these can tell"
+    avail = None
+    try:
+        import psutil
+        avail = int(psutil.virtual_memory().available)
+    except ImportError:
+        try: avail = next(int(l.split()[1]) * 1024 for l in Path('/proc/meminfo').read_text().splitlines() if l.startswith('MemAvailable:'))
+        except (OSError, StopIteration, ValueError, IndexError):
+            try: avail = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+            except (AttributeError, OSError, ValueError): pass
+    try:   # a container's memory limit (cgroup v2)
+        limit = Path('/sys/fs/cgroup/memory.max').read_text().strip()
+        if limit.isdigit():
+            room = int(limit) - int(Path('/sys/fs/cgroup/memory.current').read_text())
+            avail = room if avail is None else min(avail, room)
+    except (OSError, ValueError): pass
+    return None if avail is None else max(0, avail)
+
+# %% ../nbs/00_core.ipynb #e1922dbf
+def format_bytes(n:float, # a number of bytes
+                ) -> str:
+    "A byte count as text in binary units, e.g. '1.5 GiB'"
+    units = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB')
+    k = 0
+    while abs(n) >= 1024 and k < len(units) - 1: n, k = n / 1024, k + 1
+    return f"{n:.3g} {units[k]}"
+
+# %% ../nbs/00_core.ipynb #cad29317
+def check_memory(preset, # a study's preset: `preset.memory_bytes()` gives {what: bytes}
+                 *,
+                 available:int|None=None, # bytes this process may take (None: `available_memory()`)
+                ) -> int:
+    "The preset's estimated memory in bytes; ValueError with the estimate, its largest part and the available memory when it does not fit"
+    parts = preset.memory_bytes()
+    need = sum(parts.values())
+    avail = available_memory() if available is None else available
+    if avail is not None and need > avail:
+        what, most = max(parts.items(), key=lambda kv: kv[1])
+        raise ValueError(f"these settings need about {format_bytes(need)} of memory, more than the {format_bytes(avail)} available here; "
+                         f"the largest part is the {what}: {format_bytes(most)}")
+    return need
 
 # %% ../nbs/00_core.ipynb #e40ea146
 class FolderLocked(RuntimeError):

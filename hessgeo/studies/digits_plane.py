@@ -13,14 +13,13 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 
-from ..core import ParamGrid, check_int, resolve_device
+from ..core import check_memory, ParamGrid, check_int, resolve_device
 from ..data import processes
 from ..diffusion import (LatentPlane, load_default_model, load_digit_classifier, sample_plane,
                                sample_plane_across_processes, weights_folder)
 from ..metrics import volume_element
 from ..phases import (difference_grids, label_boundaries, lipschitz_from_differences, phase_labels, plane_fit_rows,
                             plane_metric, ridge_boundary_agreement)
-from .ising import check_memory
 
 # %% auto #0
 __all__ = ['UNET_IMAGE_BYTES', 'PRESETS', 'model_timesteps', 'DigitsPlanePreset', 'plane_memory', 'default_fit_steps',

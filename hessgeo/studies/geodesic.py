@@ -13,14 +13,13 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 
-from ..core import ParamGrid, check_int, check_positive, ising_natural, resolve_device, tasep_log_rates
+from ..core import check_memory, ParamGrid, check_int, check_positive, ising_natural, resolve_device, tasep_log_rates
 from ..metrics import GridMetric, HyperbolicHalfPlane, Metric, fitted_metric
 from ..geodesics import Curve, compare_with_straight_line, geodesic
 from ..ising_exact import exact_dos
 from ..pipeline import ising_exact_truth, tasep_exact_truth
 from ..potential import FittedPotential, dos_log_probs, fit_potential, population_log_posterior
 from ..tasep import tasep_log_probs_all
-from .ising import check_memory
 
 # %% auto #0
 __all__ = ['SYSTEMS', 'PRESETS', 'parse_points', 'GeodesicPreset', 'check_system', 'SystemMetric', 'system_metric',

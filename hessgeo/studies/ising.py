@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Callable
 
 import dataclasses
-import os
 import warnings
 
 from fastcore.basics import patch
@@ -21,7 +20,8 @@ import inspect
 import numpy as np
 import torch
 
-from ..core import ParamGrid, check_finite, check_int, check_positive, child_seeds, resolve_device, thread_count, use_threads
+from ..core import (ParamGrid, check_finite, check_int, check_memory, check_positive, child_seeds, resolve_device, thread_count,
+                          use_threads)
 from ..data import SampleBank, ising_sampler
 from ..posterior import PosteriorNet, LatticeEncoder
 from ..ising import sample_ising
@@ -29,10 +29,9 @@ from ..ising_exact import T_C
 from ..pipeline import Reconstruction, Scores, ising_exact_truth, ising_mc_truth, reconstruct
 
 # %% auto #0
-__all__ = ['TRUTHS', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'STOP_MINUTES', 'check_split', 'IsingPreset',
-           'available_memory', 'format_bytes', 'check_memory', 'method_memory', 'work_folder', 'run_method',
-           'MethodResult', 'IsingResult', 'ising_cluster', 'wolff_points', 'ising_split_sampler', 'measure_rates',
-           'surely_short', 'estimate_seconds', 'time_message', 'run']
+__all__ = ['TRUTHS', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'STOP_MINUTES', 'check_split', 'IsingPreset', 'method_memory',
+           'work_folder', 'run_method', 'MethodResult', 'IsingResult', 'ising_cluster', 'wolff_points',
+           'ising_split_sampler', 'measure_rates', 'surely_short', 'estimate_seconds', 'time_message', 'run']
 
 # %% ../../nbs/14_study_ising.ipynb #537d20f1
 def check_split(n_samples:int, # samples per grid point
@@ -129,50 +128,6 @@ PRESETS = {
                          truth_chains=2, wolff_t=0.3),
     'tutorial': IsingPreset(n_t=12, n_h=10, n_samples=512, epochs=10, patience=4, bundle_size=1, fit_steps=200, fit_lbfgs_steps=150),
 }
-
-# %% ../../nbs/14_study_ising.ipynb #74290d2f
-def available_memory() -> int|None:
-    "Bytes of memory this process can still take: the system's available memory (psutil, /proc/meminfo or sysconf), at most a cgroup limit's headroom; None where none of these can tell"
-    avail = None
-    try:
-        import psutil
-        avail = int(psutil.virtual_memory().available)
-    except ImportError:
-        try: avail = next(int(l.split()[1]) * 1024 for l in Path('/proc/meminfo').read_text().splitlines() if l.startswith('MemAvailable:'))
-        except (OSError, StopIteration, ValueError, IndexError):
-            try: avail = os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-            except (AttributeError, OSError, ValueError): pass
-    try:   # a container's memory limit (cgroup v2)
-        limit = Path('/sys/fs/cgroup/memory.max').read_text().strip()
-        if limit.isdigit():
-            room = int(limit) - int(Path('/sys/fs/cgroup/memory.current').read_text())
-            avail = room if avail is None else min(avail, room)
-    except (OSError, ValueError): pass
-    return None if avail is None else max(0, avail)
-
-# %% ../../nbs/14_study_ising.ipynb #e1922dbf
-def format_bytes(n:float, # a number of bytes
-                ) -> str:
-    "A byte count as text in binary units, e.g. '1.5 GiB'"
-    units = ('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB')
-    k = 0
-    while abs(n) >= 1024 and k < len(units) - 1: n, k = n / 1024, k + 1
-    return f"{n:.3g} {units[k]}"
-
-# %% ../../nbs/14_study_ising.ipynb #cad29317
-def check_memory(preset, # a study's preset: `preset.memory_bytes()` gives {what: bytes}
-                 *,
-                 available:int|None=None, # bytes this process may take (None: `available_memory()`)
-                ) -> int:
-    "The preset's estimated memory in bytes; ValueError with the estimate, its largest part and the available memory when it does not fit"
-    parts = preset.memory_bytes()
-    need = sum(parts.values())
-    avail = available_memory() if available is None else available
-    if avail is not None and need > avail:
-        what, most = max(parts.items(), key=lambda kv: kv[1])
-        raise ValueError(f"these settings need about {format_bytes(need)} of memory, more than the {format_bytes(avail)} available here; "
-                         f"the largest part is the {what}: {format_bytes(most)}")
-    return need
 
 # %% ../../nbs/14_study_ising.ipynb #14ccaed7
 LATTICE_STEP_BYTES = 1152   # bytes per lattice site of one training step: 144 float32 channels of the encoder, twice for the backward pass

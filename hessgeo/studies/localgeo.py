@@ -12,13 +12,12 @@ import torch
 from scipy.stats import spearmanr
 from fastcore.basics import patch
 
-from ..core import ParamGrid, check_int, check_positive, resolve_device
+from ..core import check_memory, ParamGrid, check_int, check_positive, resolve_device
 from ..diffusion import LatentPlane, load_default_model, load_digit_classifier
 from ..localgeo import ddim_generator, local_geometry
 from ..metrics import volume_element
 from ..phases import plane_metric, pullback_metric
 from .digits_plane import UNET_IMAGE_BYTES, model_timesteps, plane_memory
-from .ising import check_memory
 
 # %% auto #0
 __all__ = ['LATENT_DIM', 'PRESETS', 'LocalGeoPreset', 'LocalGeoResult', 'spearman_table', 'run']

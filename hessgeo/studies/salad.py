@@ -10,11 +10,10 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from ..core import check_int, resolve_device
+from ..core import check_memory, check_int, resolve_device
 from ..diffusion import check_weights_format, load_digit_classifier
 from ..salad import (SaladSet, colour_histogram, compare_embeddings, embed_batched, load_clip_embedder,
                            make_digit_salad, one_hot, pixel_embedding, to_grey)
-from .ising import check_memory
 
 # %% auto #0
 __all__ = ['METRICS', 'MAX_PER_CELL', 'PRESETS', 'SaladPreset', 'SaladResult', 'run']

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from ..core import ParamGrid, check_finite, check_int, check_positive
+from ..core import check_memory, ParamGrid, check_finite, check_int, check_positive
 from ..data import tasep_exact_sampler
 from ..posterior import PosteriorNet, ChainEncoder
 from ..pipeline import Reconstruction, tasep_exact_truth
-from .ising import MethodResult, check_memory, check_split, method_memory, run_method
+from .ising import MethodResult, check_split, method_memory, run_method
 
 # %% auto #0
 __all__ = ['CHAIN_STEP_BYTES', 'PRESETS', 'TasepPreset', 'TasepResult', 'run']

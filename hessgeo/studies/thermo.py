@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 from fastcore.basics import patch
 
-from ..core import ParamGrid, check_finite, check_int, check_positive, resolve_device
+from ..core import check_memory, ParamGrid, check_finite, check_int, check_positive, resolve_device
 from ..ising import sample_ising, ising_estimates
 from ..ising_exact import exact_dos
-from .ising import check_memory, ising_cluster
+from .ising import ising_cluster
 
 # %% auto #0
 __all__ = ['JACKKNIFE_BLOCKS', 'PRESETS', 'OBSERVABLES', 'ThermoPreset', 'ThermoResult', 'run']
