@@ -386,6 +386,7 @@ def sample_tasep_exact(alpha, # injection rate(s), scalar or (P,)
                       ) -> np.ndarray:
     "Exact i.i.d. samples of the stationary open TASEP by left-to-right conditionals: uint8 array (P, n_samples, N)"
     a, b = _rates(alpha, beta)
+    if a.ndim > 1: raise ValueError(f"alpha and beta must be scalars or 1-D (one rate per point), got shape {a.shape}: flatten a grid's points first")
     a, b = a.reshape(-1), b.reshape(-1)
     N, S = check_int('N', N, min=1), check_int('n_samples', n_samples, min=0)
     seed = check_int('seed', seed, min=0)
