@@ -277,6 +277,18 @@ class Processes:
         if err is not None: raise err
         return res
 
+    def share(self, n:int, # number of items to deal out
+             ) -> slice:
+        "This process's contiguous share of `n` items in order; the shares of all processes cover 0 .. n - 1 once"
+        n = int(n)
+        return slice(self.index * n // self.count, (self.index + 1) * n // self.count)
+
+    def gather_cat(self, part:dict, # this process's share: name -> numpy array whose first axis is the process's items
+                  ) -> dict:
+        "The processes' shares joined in process order along the first axis: name -> array over all items"
+        parts = self.gather(part)
+        return {k: np.concatenate([q[k] for q in parts]) for k in part}
+
     def raise_any(self, err:BaseException|None, # what this process raised (None: nothing)
                  ):
         "Raise, in every process, the first exception any process reports here; return if none did"

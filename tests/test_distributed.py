@@ -1,4 +1,4 @@
-"Two CPU processes under `accelerate launch`: SampleBank.generate splits its batches and equals a one-process bank file for file (also after an interrupted run), another run's part is refused, and train_posterior trains data-parallel to the one-process held-out NLL, resumable across process counts."
+"Two CPU processes under `accelerate launch`: SampleBank.generate splits its batches and equals a one-process bank file for file (also after an interrupted run), another run's part is refused, train_posterior trains data-parallel to the one-process held-out NLL, resumable across process counts, and the diffusion, thermodynamics and local-geometry jobs spread their points."
 import json, os, shutil, socket, subprocess, sys
 from pathlib import Path
 
@@ -203,3 +203,43 @@ def test_diffusion_job_under_launch_equals_one_process(tmp_path):
     assert one.returncode == 0, one.stderr[-3000:]
     a, b = np.load(tmp_path / 'one' / 'diffusion_plane.npz'), np.load(tmp_path / 'two' / 'diffusion_plane.npz')
     assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def launch_cli(tmp_path, out:str, *args):
+    "Run `python -m hessgeo.cli *args --out tmp_path/out` in two CPU processes with `accelerate launch`"
+    cmd = ['accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+           '--dynamo_backend', 'no', '--main_process_port', str(free_port()), '-m', 'hessgeo.cli', *args, '--out', str(tmp_path / out)]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'CUDA_VISIBLE_DEVICES': ''}, timeout=600)
+
+
+def test_thermo_job_under_launch_spreads_points(tmp_path):
+    "`hessgeo ising-thermo` in two processes: each samples its half of the grid with its own streams; joined in order they match the exact values"
+    r = launch_cli(tmp_path, 'two', 'ising-thermo', '--preset', 'quick', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    two = read_checked_json(tmp_path / 'two' / 'ising_thermo.json')
+    one = subprocess.run([sys.executable, '-m', 'hessgeo.cli', 'ising-thermo', '--preset', 'quick', '--quiet', '--out', str(tmp_path / 'one')],
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = np.load(tmp_path / 'one' / 'ising_thermo.npz'), np.load(tmp_path / 'two' / 'ising_thermo.npz')
+    assert (two['processes'], two['points']) == (2, 15) and read_checked_json(tmp_path / 'one' / 'ising_thermo.json')['processes'] == 1
+    np.testing.assert_array_equal(a['T'], b['T']); np.testing.assert_array_equal(a['H'], b['H'])
+    for k in ('energy', 'abs_mag', 'heat_capacity', 'susceptibility'):
+        assert not np.array_equal(a[k], b[k]), k   # other streams, so other samples ...
+        # ... of the same distribution: 15 z-scores against the exact values each (|z| < 4.5 fails a correct run with p ~ 1e-4)
+        assert np.abs(b[k + '_z']).max() < 4.5, (k, b[k + '_z'])
+        z = (a[k] - b[k]) / np.hypot(a[k + '_err'], b[k + '_err'])
+        assert np.abs(z).max() < 4.5, (k, z)
+
+
+def test_localgeo_job_under_launch_equals_one_process(tmp_path):
+    "`hessgeo localgeo` in two processes (each its half of the plane's points) writes the one-process maps, to float32 rounding"
+    r = launch_cli(tmp_path, 'two', 'localgeo', '--preset', 'quick', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    one = subprocess.run([sys.executable, '-m', 'hessgeo.cli', 'localgeo', '--preset', 'quick', '--quiet', '--out', str(tmp_path / 'one')],
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = np.load(tmp_path / 'one' / 'localgeo_maps.npz'), np.load(tmp_path / 'two' / 'localgeo_maps.npz')
+    assert a.files == b.files
+    for k in a.files:
+        if a[k].dtype.kind in 'iub': np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+        else: np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)   # batches of other sizes round float32 otherwise

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 from fastcore.basics import patch
 
 from ..core import check_memory, ParamGrid, check_int, check_positive, resolve_device
+from ..data import processes
 from ..diffusion import LatentPlane, load_default_model, load_digit_classifier
 from ..localgeo import ddim_generator, local_geometry
 from ..metrics import volume_element
@@ -74,7 +75,7 @@ class LocalGeoResult:
     P:int # input subspace dimension used
     out_dim:int # output dimension of the Jacobians
     rtol:float # rank threshold relative to the largest singular value
-    seconds:float # time of the descriptors
+    seconds:float # time of the descriptors (the slowest process's, under a launcher)
 
     def summary(self) -> dict:
         "Sizes, the correlations, the descriptors' means and the digits on the plane"
@@ -113,22 +114,26 @@ def run(preset:LocalGeoPreset=PRESETS['default'], # the settings
        ) -> LocalGeoResult:
     "psi, nu (rank, effective rank) and delta over a latent plane of the digits model, with the plane metrics and their Spearman correlations"
     if not isinstance(preset, LocalGeoPreset): raise ValueError(f"preset must be a LocalGeoPreset, got {type(preset).__name__}")
-    p, dev, seed = preset, resolve_device(device), check_int('seed', seed, min=0)
+    procs = processes()   # under `accelerate launch` each process takes its own device and its share of the points
+    p, seed = preset, check_int('seed', seed, min=0)
+    dev = procs.device if device is None and procs.count > 1 else resolve_device(device)
     check_memory(p)
     unet, scheduler = load_default_model(dev)
     clf = load_digit_classifier(dev)
     gen = ddim_generator(unet, scheduler, steps=p.steps)
     plane = LatentPlane.from_seeds(seed, (1, 16, 16))
     grid = plane.grid((p.n_grid, p.n_grid))
-    z = plane.latents(grid.tensor()).to(dev)
+    z = plane.latents(grid.tensor()).to(dev)[procs.share(grid.n)]
     t0 = time.perf_counter()
     lg = local_geometry(gen, z, P=p.p, seed=seed, complexity=('jac_var',) if p.complexity else (), radius=float(p.radius),
                         ball_dim=1, chunk=p.chunk, progress=progress)
-    seconds = time.perf_counter() - t0
+    seconds = max(procs.gather(time.perf_counter() - t0))
+    with torch.no_grad(): desc = dict(lg.numpy(), images=gen(z).clamp(0, 1).cpu().numpy())
+    desc = procs.gather_cat(desc)   # every point's descriptors and image, in order
+    images = torch.from_numpy(desc.pop('images'))
     with torch.no_grad():
-        images = gen(z).clamp(0, 1)
-        emb, labels = clf.embed(images).double().cpu(), clf.logits(images).argmax(1).cpu().numpy()
+        x = images.to(dev)
+        emb, labels = clf.embed(x).double().cpu(), clf.logits(x).argmax(1).cpu().numpy()
     metrics = dict(pullback=pullback_metric(emb, grid), fitted=plane_metric(emb, grid, steps=p.fit_steps, progress=progress).metric)
     logvol = {k: np.log(volume_element(m).numpy()) for k, m in metrics.items()}
-    desc = lg.numpy()
-    return LocalGeoResult(p, grid, images.cpu(), labels, desc, logvol, spearman_table(desc, logvol), p.p, lg.out_dim, lg.rtol, seconds)
+    return LocalGeoResult(p, grid, images, labels, desc, logvol, spearman_table(desc, logvol), p.p, lg.out_dim, lg.rtol, seconds)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from fastcore.basics import patch
 
-from ..core import check_memory, ParamGrid, check_finite, check_int, check_positive, resolve_device
+from ..core import check_memory, ParamGrid, check_finite, check_int, check_positive, child_seeds, resolve_device
+from ..data import processes
 from ..ising import sample_ising, ising_estimates
 from ..ising_exact import exact_dos
 from .ising import ising_cluster
@@ -87,7 +88,8 @@ class ThermoResult:
     errors:dict # observable -> (P,) its standard error
     exact:dict|None # observable -> (P,) exact finite-size value (L <= 10), else None
     cluster:str|None # the cluster moves used ('wolff' or None)
-    seconds:float # sampling time
+    seconds:float # sampling time (the slowest process's, under a launcher)
+    processes:int=1 # processes the grid points were dealt out to (under a launcher; each samples its share with its own seed)
 
     def z(self, k:str) -> np.ndarray|None:
         "z-scores (MC - exact) / error of observable `k`, or None without exact values"
@@ -95,7 +97,8 @@ class ThermoResult:
 
     def summary(self) -> dict:
         "Grid, size, timing and, with exact values, the largest |z| and the mean z^2 per observable"
-        out = dict(grid=repr(self.grid), L=self.preset.size, points=self.grid.n, cluster=str(self.cluster), sampling_seconds=round(self.seconds, 2))
+        out = dict(grid=repr(self.grid), L=self.preset.size, points=self.grid.n, cluster=str(self.cluster), sampling_seconds=round(self.seconds, 2),
+                   processes=self.processes)
         if self.exact is not None:
             for k in OBSERVABLES:
                 z = self.z(k)
@@ -125,17 +128,23 @@ def run(preset:ThermoPreset=PRESETS['default'], # the settings
        ) -> ThermoResult:
     "Sample the Ising model over the preset's (T, H) grid and return the four observables with errors (and exact values for L <= 10)"
     if not isinstance(preset, ThermoPreset): raise ValueError(f"preset must be a ThermoPreset, got {type(preset).__name__}")
-    p, grid, dev = preset, preset.grid, resolve_device(device)
+    procs, seed = processes(), check_int('seed', seed, min=0)   # under `accelerate launch` each process samples its share of the points
+    p, grid, dev = preset, preset.grid, procs.device if device is None and procs.count > 1 else resolve_device(device)
     check_memory(p)
     cluster = ising_cluster(dev, p.wolff)
     T, H = grid.points.T
+    mine = procs.share(grid.n)
+    if procs.count > 1: seed = int(child_seeds(seed, procs.count)[procs.index] >> np.uint64(1))   # each process its own streams
     t0 = time.perf_counter()
-    s = sample_ising(T, H, p.size, p.n_samples, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
-                     seed=check_int('seed', seed, min=0), cluster=cluster, device=dev, progress=progress, keep_spins=False)
+    s = sample_ising(T[mine], H[mine], p.size, p.n_samples, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
+                     seed=seed, cluster=cluster, device=dev, progress=progress, keep_spins=False)
     seconds = time.perf_counter() - t0
     est = ising_estimates(s, n_blocks=JACKKNIFE_BLOCKS)
+    est = procs.gather_cat({f'{k} {j}': est[k][j] for k in OBSERVABLES for j in (0, 1)})   # every point's (value, error), in order
+    seconds = max(procs.gather(seconds))
     exact = None
     if p.exact:
         ex = exact_dos(p.size).observables(T, H)
         exact = {k: np.asarray(ex[k], dtype=np.float64) for k in OBSERVABLES}
-    return ThermoResult(p, grid, {k: est[k][0] for k in OBSERVABLES}, {k: est[k][1] for k in OBSERVABLES}, exact, cluster, seconds)
+    return ThermoResult(p, grid, {k: est[f'{k} 0'] for k in OBSERVABLES}, {k: est[f'{k} 1'] for k in OBSERVABLES}, exact, cluster, seconds,
+                        procs.count)
