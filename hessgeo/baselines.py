@@ -408,21 +408,22 @@ def _pair_loss(net:ClassifimNet, feats, ut:torch.Tensor, cell:torch.Tensor, i0:t
     return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
 
 # %% ../nbs/07_baselines.ipynb #954c1bce
-def _train_pairs(net, feats, ut, cell, train, gen, *, epochs, batch_size, max_lr, weight_decay, pct_start, progress) -> list:
+def _train_pairs(net, feats, ut, cell, train, gen, *, epochs, batch_size, max_lr, weight_decay, pct_start, schedule, progress) -> list:
     "Adam on the one-cycle schedule over `epochs` fresh pairings of the `train` samples; [(epoch, mean loss, last step's learning rate)]"
     dev = ut.device
     opt = torch.optim.Adam(net.parameters(), lr=max_lr, weight_decay=weight_decay)
-    half, states, total = batch_size // 2, [], 0
-    for _ in range(epochs):   # draw every epoch's pairing once to count the steps, keeping the generator states to redraw it
-        states.append(gen.get_state())
-        total += math.ceil(len(_pairs(train, cell, gen, 'cpu')[0]) / half)
-    end = gen.get_state()
-    if float(pct_start * total) == 1.0: total += 1   # torch's one-cycle divides by zero when the warm-up is exactly one step
+    half, states, total = batch_size // 2, [], epochs
+    if schedule == 'step':
+        total = 0
+        for _ in range(epochs):   # draw every epoch's pairing once to count the steps, keeping the generator states to redraw it
+            states.append(gen.get_state())
+            total += math.ceil(len(_pairs(train, cell, gen, 'cpu')[0]) / half)
+        gen.set_state(states[0])
+    if float(pct_start * total) == 1.0: pct_start *= 1 + 1e-9   # torch's one-cycle divides by zero when the warm-up is exactly one step
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, pct_start=pct_start, total_steps=total)
     hist, cell_d = [], cell.to(dev)
     bar = tqdm(range(epochs), disable=not progress, desc='classifim')
     for ep in bar:
-        gen.set_state(states[ep])
         i0, i1 = _pairs(train, cell, gen, dev)
         tot = torch.zeros((), dtype=torch.float64, device=dev)
         for a, b in zip(i0.split(half), i1.split(half)):
@@ -431,11 +432,11 @@ def _train_pairs(net, feats, ut, cell, train, gen, *, epochs, batch_size, max_lr
             loss.backward()
             opt.step()
             lr = opt.param_groups[0]['lr']   # the rate of this step
-            sched.step()
+            if schedule == 'step': sched.step()
             tot += loss.detach() * len(a)
+        if schedule == 'epoch' and ep + 1 < epochs: sched.step()
         hist.append((ep + 1, float(tot) / len(i0), lr))
         bar.set_postfix(loss=f"{hist[-1][1]:.4f}")
-    gen.set_state(end)
     return hist
 
 def _score_metric(net, feats, ut, cell, idx, scale, J, batch_size) -> tuple[torch.Tensor, torch.Tensor]:
@@ -459,6 +460,7 @@ def classifim(samples, # (G, n, *shape) samples per cell: lattices (L1, L2), int
               max_lr:float=1e-2, # peak learning rate of the one-cycle schedule
               weight_decay:float=1e-5, # Adam's L2 weight decay
               pct_start:float=0.1, # fraction of the steps that warm the learning rate up to max_lr
+              schedule:str='step', # 'step': the one-cycle schedule advances every batch; 'epoch': once per epoch, as in the authors' code
               val_fraction:float=0.0, # fraction of each cell's samples held out for a validation loss (0: all samples train, as the authors')
               device=None, # None: CUDA when available, else the CPU
               seed:int=0, # seed of the split, the pairings and the initial weights
@@ -472,6 +474,7 @@ def classifim(samples, # (G, n, *shape) samples per cell: lattices (L1, L2), int
     max_lr, weight_decay = float(check_positive('max_lr', max_lr)), float(check_finite('weight_decay', weight_decay))
     if weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
     if not 0 < pct_start < 1: raise ValueError(f"pct_start must be in (0, 1), got {pct_start!r}")
+    if schedule not in ('step', 'epoch'): raise ValueError(f"schedule must be 'step' or 'epoch', got {schedule!r}")
     if not 0 <= val_fraction < 1: raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     nv = int(round(val_fraction * n))
     if val_fraction > 0 and nv == 0: raise ValueError(f"val_fraction={val_fraction} holds out none of the n = {n} samples per cell")
@@ -501,7 +504,7 @@ def classifim(samples, # (G, n, *shape) samples per cell: lattices (L1, L2), int
     net.train()
     with use_threads(work=step):
         hist = _train_pairs(net, feats, ut, cell, train, gen, epochs=epochs, batch_size=batch_size, max_lr=max_lr,
-                            weight_decay=weight_decay, pct_start=pct_start, progress=progress)
+                            weight_decay=weight_decay, pct_start=pct_start, schedule=schedule, progress=progress)
     seconds = time.time() - t0
     net.eval()
     cell_d, val_loss = cell.to(device), None
@@ -512,6 +515,6 @@ def classifim(samples, # (G, n, *shape) samples per cell: lattices (L1, L2), int
                            for a, b in zip(i0.split(batch_size // 2), i1.split(batch_size // 2))) / len(i0)
     J = torch.eye(2, dtype=torch.float64).expand(G, 2, 2) if coords is None else coords.jacobian(grid.tensor()).to(torch.float64)
     with use_threads(work=step): metric, err = _score_metric(net, feats, ut, cell_d, train.reshape(G, n - nv).to(device), 1 / half_width, J, batch_size)
-    info = dict(seconds=seconds, train_loss=hist[-1][1], val_loss=val_loss, history=hist, epochs=epochs, batch_size=batch_size,
+    info = dict(seconds=seconds, train_loss=hist[-1][1], val_loss=val_loss, history=hist, epochs=epochs, batch_size=batch_size, schedule=schedule,
                 readout_samples=n - nv, encoder=type(encoder).__name__, net=net)
     return BaselineResult('classifim', metric, None, None, err, info)
