@@ -243,3 +243,10 @@ def test_localgeo_job_under_launch_equals_one_process(tmp_path):
     for k in a.files:
         if a[k].dtype.kind in 'iub': np.testing.assert_array_equal(a[k], b[k], err_msg=k)
         else: np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)   # batches of other sizes round float32 otherwise
+
+
+def test_thermo_job_refuses_more_processes_than_points(tmp_path):
+    "A launch with more processes than grid points stops before sampling, naming both counts"
+    r = launch_cli(tmp_path, 'few', 'ising-thermo', '--preset', 'quick', '--n-t', '1', '--n-h', '1', '--quiet')
+    assert r.returncode != 0
+    assert 'the launch has 2 processes for 1 grid points: start at most 1' in r.stderr, r.stderr[-3000:]

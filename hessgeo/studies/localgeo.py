@@ -123,12 +123,16 @@ def run(preset:LocalGeoPreset=PRESETS['default'], # the settings
     gen = ddim_generator(unet, scheduler, steps=p.steps)
     plane = LatentPlane.from_seeds(seed, (1, 16, 16))
     grid = plane.grid((p.n_grid, p.n_grid))
+    if procs.count > grid.n: raise ValueError(f"the launch has {procs.count} processes for {grid.n} points: start at most {grid.n}")
     z = plane.latents(grid.tensor()).to(dev)[procs.share(grid.n)]
-    t0 = time.perf_counter()
-    lg = local_geometry(gen, z, P=p.p, seed=seed, complexity=('jac_var',) if p.complexity else (), radius=float(p.radius),
-                        ball_dim=1, chunk=p.chunk, progress=progress)
+    t0, err = time.perf_counter(), None
+    try:
+        lg = local_geometry(gen, z, P=p.p, seed=seed, complexity=('jac_var',) if p.complexity else (), radius=float(p.radius),
+                            ball_dim=1, chunk=p.chunk, progress=progress)
+        with torch.no_grad(): desc = dict(lg.numpy(), images=gen(z).clamp(0, 1).cpu().numpy())
+    except Exception as e: err = e
+    procs.raise_any(err)   # a process that failed stops them all, instead of leaving the others waiting
     seconds = max(procs.gather(time.perf_counter() - t0))
-    with torch.no_grad(): desc = dict(lg.numpy(), images=gen(z).clamp(0, 1).cpu().numpy())
     desc = procs.gather_cat(desc)   # every point's descriptors and image, in order
     images = torch.from_numpy(desc.pop('images'))
     with torch.no_grad():

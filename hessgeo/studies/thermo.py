@@ -133,13 +133,17 @@ def run(preset:ThermoPreset=PRESETS['default'], # the settings
     check_memory(p)
     cluster = ising_cluster(dev, p.wolff)
     T, H = grid.points.T
+    if procs.count > grid.n: raise ValueError(f"the launch has {procs.count} processes for {grid.n} grid points: start at most {grid.n}")
     mine = procs.share(grid.n)
     if procs.count > 1: seed = int(child_seeds(seed, procs.count)[procs.index] >> np.uint64(1))   # each process its own streams
-    t0 = time.perf_counter()
-    s = sample_ising(T[mine], H[mine], p.size, p.n_samples, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
-                     seed=seed, cluster=cluster, device=dev, progress=progress, keep_spins=False)
+    t0, err = time.perf_counter(), None
+    try:
+        s = sample_ising(T[mine], H[mine], p.size, p.n_samples, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between,
+                         seed=seed, cluster=cluster, device=dev, progress=progress, keep_spins=False)
+        est = ising_estimates(s, n_blocks=JACKKNIFE_BLOCKS)
+    except Exception as e: err = e
+    procs.raise_any(err)   # a process that failed stops them all, instead of leaving the others waiting
     seconds = time.perf_counter() - t0
-    est = ising_estimates(s, n_blocks=JACKKNIFE_BLOCKS)
     est = procs.gather_cat({f'{k} {j}': est[k][j] for k in OBSERVABLES for j in (0, 1)})   # every point's (value, error), in order
     seconds = max(procs.gather(seconds))
     exact = None
