@@ -113,15 +113,15 @@ def main(argv=None):
     ap.add_argument('--epochs', type=int, default=20, help='training epochs of every run')
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3], help='seeds of the runs (each implementation its own streams)')
     ap.add_argument('--schedules', nargs='+', choices=('step', 'epoch'), default=['step', 'epoch'], help="hessgeo's schedules to run")
-    ap.add_argument('--work', type=Path, default=Path('hessgeo_out') / 'benchmarks', help='folder of the bank (reused when present)')
+    ap.add_argument('--work', type=Path, default=Path('hessgeo_out') / 'benchmarks', help='folder of the bank (reused when it holds these settings)')
     run = start('classifim_authors', ap, argv)
     a = run.args
     if a.epochs < 1: ap.error(f"--epochs must be at least 1, got {a.epochs}")
     ci = authors_pipeline(a.authors_src.expanduser()) if a.authors_src is not None else None   # before any sampling
     epochs, seeds, n = (2, a.seeds[:1], 64) if a.quick else (a.epochs, a.seeds, 1024)
     folder = a.work / f'ising8_L8_16x16_n{n}_seed{a.seed}'
-    bank = SampleBank(folder) if (folder / 'manifest.json').exists() else SampleBank.generate(
-        folder, GRID, ising_sampler(8, n_chains=8, burn_in=300, sweeps_between=4), n, seed=a.seed, progress=False)
+    bank = SampleBank.generate(folder, GRID, ising_sampler(8, n_chains=8, burn_in=300, sweeps_between=4), n, seed=a.seed,
+                               progress=False)   # reuses a complete bank of these settings; refuses one of others
     x, truth = torch.as_tensor(bank.load()), ising_exact_truth(GRID, 8)
     impls = [(f'hessgeo ({s} schedule)', lambda sd, s=s: run_hessgeo(x, epochs, sd, s)) for s in a.schedules]
     if ci is not None: impls.append(('authors', lambda sd: run_authors(ci, x.numpy(), epochs, sd)))

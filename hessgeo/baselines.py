@@ -412,13 +412,11 @@ def _train_pairs(net, feats, ut, cell, train, gen, *, epochs, batch_size, max_lr
     "Adam on the one-cycle schedule over `epochs` fresh pairings of the `train` samples; [(epoch, mean loss, last step's learning rate)]"
     dev = ut.device
     opt = torch.optim.Adam(net.parameters(), lr=max_lr, weight_decay=weight_decay)
-    half, states, total = batch_size // 2, [], epochs
-    if schedule == 'step':
-        total = 0
-        for _ in range(epochs):   # draw every epoch's pairing once to count the steps, keeping the generator states to redraw it
-            states.append(gen.get_state())
-            total += math.ceil(len(_pairs(train, cell, gen, 'cpu')[0]) / half)
-        gen.set_state(states[0])
+    half, total = batch_size // 2, epochs
+    if schedule == 'step':   # draw every epoch's pairing once to count the steps, then rewind the generator to redraw them
+        start = gen.get_state()
+        total = sum(math.ceil(len(_pairs(train, cell, gen, 'cpu')[0]) / half) for _ in range(epochs))
+        gen.set_state(start)
     if float(pct_start * total) == 1.0: pct_start *= 1 + 1e-9   # torch's one-cycle divides by zero when the warm-up is exactly one step
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, pct_start=pct_start, total_steps=total)
     hist, cell_d = [], cell.to(dev)
