@@ -19,16 +19,15 @@ from pathlib import Path
 
 from common import parser, start
 from hessgeo.data import SampleBank, ising_sampler
-from hessgeo.posterior import PosteriorNet, LatticeEncoder
 from hessgeo.pipeline import ising_exact_truth, reconstruct, ridge_of_fit
 from hessgeo.studies import ising
 
 
 def one_seed(p, bank, truth, seed:int, ensemble:int, device):
     "The method on `bank` with the preset `p`'s settings, networks and fits seeded by `seed`: its errors and its fits' ridges"
-    make = lambda: PosteriorNet(LatticeEncoder(p.features, 16, 1), p.grid, head='smooth')
+    make = p.posterior_net
     rec = reconstruct('ising', bank, truth, make, bundle_size=p.bundle_size, folds=p.folds,
-                      train=dict(epochs=p.epochs, batch_size=512, lr=1e-2, patience=p.patience, device=device),
+                      train=dict(epochs=p.epochs, batch_size=512, lr=p.lr, patience=p.patience, device=device),
                       fit=dict(steps=p.fit_steps, lbfgs_steps=p.fit_lbfgs_steps, ensemble=ensemble), baselines=(),
                       progress=False, seed=seed)
     e = rec.errors['method'].summary()

@@ -914,6 +914,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.IsingPreset.memory_bytes': ( 'study_ising.html#isingpreset.memory_bytes',
                                                                                            'hessgeo/studies/ising.py'),
+                                       'hessgeo.studies.ising.IsingPreset.posterior_net': ( 'study_ising.html#isingpreset.posterior_net',
+                                                                                            'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.IsingResult': ('study_ising.html#isingresult', 'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.MethodResult': ('study_ising.html#methodresult', 'hessgeo/studies/ising.py'),
                                        'hessgeo.studies.ising.MethodResult.grid': ( 'study_ising.html#methodresult.grid',

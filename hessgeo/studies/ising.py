@@ -29,8 +29,8 @@ from ..ising_exact import T_C
 from ..pipeline import Reconstruction, Scores, ising_exact_truth, ising_mc_truth, reconstruct
 
 # %% auto #0
-__all__ = ['TRUTHS', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'STOP_MINUTES', 'check_split', 'IsingPreset', 'method_memory',
-           'work_folder', 'run_method', 'MethodResult', 'IsingResult', 'ising_cluster', 'wolff_points',
+__all__ = ['TRUTHS', 'WIDE_NETWORK', 'PRESETS', 'LATTICE_STEP_BYTES', 'BASELINES', 'STOP_MINUTES', 'check_split', 'IsingPreset',
+           'method_memory', 'work_folder', 'run_method', 'MethodResult', 'IsingResult', 'ising_cluster', 'wolff_points',
            'ising_split_sampler', 'measure_rates', 'surely_short', 'estimate_seconds', 'time_message', 'run']
 
 # %% ../../nbs/14_study_ising.ipynb #537d20f1
@@ -65,11 +65,15 @@ class IsingPreset:
     truth:str='auto' # reference metric: 'exact' (density of states, size <= 10), 'monte_carlo', or 'auto' (exact when size <= 10)
     truth_samples:int=1000 # Monte Carlo truth: lattices per chain
     truth_chains:int=8 # Monte Carlo truth: chains per grid point
-    features:int=16 # features of the lattice encoder
+    features:int=4 # features of the lattice encoder: its learned statistic of a lattice
+    channels:int=8 # channels of the encoder's 3 x 3 layers
+    depth:int=0 # pointwise SiLU layers of the encoder after them (0: the features are sums of products of nearby spins)
+    head_hidden:int=512 # hidden units of the posterior network's head (its smooth MLP of the cell coordinates has half)
+    lr:float=5e-3 # peak learning rate of the posterior networks (cosine decay over the epochs)
     epochs:int=12 # maximum epochs of the posterior network
-    patience:int=3 # stop training after this many epochs without a better validation loss
+    patience:int=12 # stop training after this many epochs without a better validation loss
     bundle_size:int=4 # samples pooled into one posterior row of the potential fit
-    folds:int=1 # 1: one network, rows from its held-out samples; >= 2: cross-fitted networks over all samples
+    folds:int=3 # 1: one network, rows from its held-out samples; >= 2: cross-fitted networks over all samples
     fit_steps:int=300 # Adam steps of the convex potential fit
     fit_lbfgs_steps:int=300 # L-BFGS steps after the Adam steps
     baselines:bool=False # also run Mean-as-Stat, PCA-as-Stat and ClassiFIM
@@ -89,8 +93,10 @@ class IsingPreset:
         check_int('burn_in', self.burn_in, min=0); check_int('sweeps_between', self.sweeps_between, min=1)
         if self.truth not in TRUTHS: raise ValueError(f"truth must be one of {', '.join(TRUTHS)}, got {self.truth!r}")
         if self.truth == 'exact' and L > 10: raise ValueError(f"truth 'exact' needs size <= 10 (exact density of states), got {L}")
-        for k in ('truth_samples', 'truth_chains', 'features', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_epochs'):
+        for k in ('truth_samples', 'truth_chains', 'features', 'channels', 'head_hidden', 'epochs', 'patience', 'bundle_size', 'folds',
+                  'classifim_epochs'):
             check_int(k, getattr(self, k), min=1)
+        check_int('depth', self.depth, min=0); check_positive('lr', self.lr)
         check_int('fit_steps', self.fit_steps, min=0); check_int('fit_lbfgs_steps', self.fit_lbfgs_steps, min=0)
         check_split(n, self.folds)
         if not self.exact_truth and self.truth_chains < 2:
@@ -112,22 +118,32 @@ class IsingPreset:
         return self.truth == 'exact' or (self.truth == 'auto' and self.size <= 10)
 
 # %% ../../nbs/14_study_ising.ipynb #c96cf88a
+WIDE_NETWORK = dict(features=16, channels=16, depth=1, head_hidden=128, lr=1e-2, folds=1)   # the network of the L >= 32 and tutorial presets
+
 PRESETS = {
     'default': IsingPreset(),
     'benchmark': IsingPreset(baselines=True),
-    'benchmark32': IsingPreset(size=32, n_t=16, n_h=17, n_samples=256, epochs=4, bundle_size=1, truth='monte_carlo', baselines=True),
+    'benchmark32': IsingPreset(size=32, n_t=16, n_h=17, n_samples=256, epochs=4, bundle_size=1, truth='monte_carlo', baselines=True,
+                               **WIDE_NETWORK),
     'quick': IsingPreset(size=4, n_t=6, n_h=4, n_samples=128, epochs=2, bundle_size=1, features=8, baselines=True, classifim_epochs=2),
     'quick32': IsingPreset(size=8, n_t=6, n_h=4, n_samples=64, epochs=2, bundle_size=1, features=8, truth='monte_carlo',
                            truth_samples=200, truth_chains=4, baselines=True, classifim_epochs=2),
     'benchmark64': IsingPreset(size=64, n_t=16, n_h=17, n_samples=128, epochs=3, bundle_size=1,
                                truth='monte_carlo', truth_samples=500, baselines=True,
-                               wolff_t=0.3),
+                               wolff_t=0.3, **WIDE_NETWORK),
     'quick64': IsingPreset(size=16, n_t=6, n_h=5, n_samples=64, epochs=2, bundle_size=1, features=8, truth='monte_carlo',
                            truth_samples=200, truth_chains=4, baselines=True, classifim_epochs=2, wolff_t=0.3),
     'paper': IsingPreset(size=128, n_t=128, n_h=128, n_samples=33, n_chains=3, truth='monte_carlo', truth_samples=250,
-                         truth_chains=2, wolff_t=0.3),
-    'tutorial': IsingPreset(n_t=12, n_h=10, n_samples=512, epochs=10, patience=4, bundle_size=1, fit_steps=200, fit_lbfgs_steps=150),
+                         truth_chains=2, wolff_t=0.3, patience=3, **WIDE_NETWORK),
+    'tutorial': IsingPreset(n_t=12, n_h=10, n_samples=512, epochs=10, patience=4, bundle_size=1, fit_steps=200, fit_lbfgs_steps=150,
+                            **WIDE_NETWORK),
 }
+
+# %% ../../nbs/14_study_ising.ipynb #4be2d6a1
+@patch
+def posterior_net(self:IsingPreset) -> PosteriorNet:
+    "A fresh posterior network of the preset's architecture on its grid: the lattice encoder and the smooth head"
+    return PosteriorNet(LatticeEncoder(self.features, self.channels, self.depth), self.grid, head='smooth', hidden=self.head_hidden)
 
 # %% ../../nbs/14_study_ising.ipynb #14ccaed7
 LATTICE_STEP_BYTES = 1152   # bytes per lattice site of one training step: 144 float32 channels of the encoder, twice for the backward pass
@@ -152,7 +168,7 @@ def method_memory(preset, # an `IsingPreset` or `TasepPreset` (n_samples, folds)
 def memory_bytes(self:IsingPreset) -> dict:
     "Estimated memory of the run's largest arrays, {what: bytes}: samples, network, a training step, log-posteriors, the chains, the Monte Carlo truth"
     G, L2, sites = self.n_t * self.n_h, self.size ** 2, f"size^2 = {self.size}^2 sites"
-    out = method_memory(self, G, L2, sites, LATTICE_STEP_BYTES, weights=(64 + G) * self.features)
+    out = method_memory(self, G, L2, sites, LATTICE_STEP_BYTES, weights=sum(w.numel() for w in self.posterior_net().parameters()))
     out[f"sampler's lattices ({G} grid points x n_chains={self.n_chains} x {sites})"] = G * self.n_chains * L2
     if not self.exact_truth:
         out[f"Monte Carlo truth ({G} grid points x truth_chains={self.truth_chains} x truth_samples={self.truth_samples} x 2 float64 statistics)"] = (
@@ -193,7 +209,7 @@ def run_method(system:str, # 'ising' or 'tasep': names the sample and checkpoint
         reference = truth()
         t_data = time.time() - t0
         rec = reconstruct(system, bank, reference, make_net, bundle_size=preset.bundle_size, folds=preset.folds,
-                          train=dict(epochs=preset.epochs, batch_size=512, lr=1e-2, patience=preset.patience, device=dev),
+                          train=dict(epochs=preset.epochs, batch_size=512, lr=preset.lr, patience=preset.patience, device=dev),
                           fit=dict(steps=preset.fit_steps, lbfgs_steps=preset.fit_lbfgs_steps),
                           baselines=BASELINES if preset.baselines else (), classifim_epochs=preset.classifim_epochs,
                           checkpoint=w / f'{system}_posterior_checkpoint', seed=seed, progress=progress)
@@ -307,7 +323,7 @@ def measure_rates(preset:IsingPreset, # the settings: lattice size, chains, grid
             T, H = np.full(16, T_C + 0.5), np.full(16, 0.2)
             sample_ising(T, H, 4, 2, n_chains=p.n_chains, burn_in=2, progress=False, keep_spins=False, multispin=True)
             out['multispin'] = _sampler_rate(lambda s: sample_ising(T, H, L, n_chains=p.n_chains, burn_in=s, multispin=True, **kw))
-        net = PosteriorNet(LatticeEncoder(p.features, 16, 1), p.grid, head='smooth')
+        net = p.posterior_net()
         opt = torch.optim.Adam(net.parameters())
         _step_seconds(net, opt, 2, L, True); _step_seconds(net, opt, 2, L, False)   # warm-ups, then the batch that lasts about 0.3 s
         b = int(np.clip(0.3 / max(_step_seconds(net, opt, 2, L, True), 1e-4) * 2, 2, 512))
@@ -319,12 +335,14 @@ def measure_rates(preset:IsingPreset, # the settings: lattice size, chains, grid
 # %% ../../nbs/14_study_ising.ipynb #d8f05aee
 def surely_short(preset:IsingPreset, # the settings
                 ) -> bool:
-    "Whether the run is small enough that no CPU needs its time measured: at most 3e9 spin updates and 3e8 lattice sites through the networks"
+    "Whether the run is small enough that no CPU needs its time measured: at most 3e9 spin updates, and lattice sites through the networks worth 3e8 through the wide network's encoder"
     p, N = preset, preset.size ** 2
     spins = p.grid.n * p.n_chains * N * (p.burn_in + p.n_samples // p.n_chains * p.sweeps_between)
     if not p.exact_truth: spins += p.grid.n * p.truth_chains * N * (300 + 4 * p.truth_samples)   # ising_mc_truth's burn-in and spacing at most
-    sites = max(p.folds, 1) * (p.epochs + 2) * p.grid.n * p.n_samples * N   # every epoch's pass, the refit and the read-out
-    return spins <= 3e9 and sites <= 3e8   # under 30 minutes even at 1e7 spin updates/s and 3 us per site of a training step
+    passes = max(p.folds - 1, 1) * (p.epochs + 1) + 1   # the folds' networks each train on (folds - 1) / folds of the samples
+    sites = passes * p.grid.n * p.n_samples * N   # every epoch's pass and the refit of each network, and the read-out
+    macs = 27 * p.channels + 4 * p.depth * p.channels ** 2   # the encoder's multiply-adds per site: three 3 x 3 filters, the pointwise layers
+    return spins <= 3e9 and sites * macs <= 3e8 * 1456   # under 30 minutes even at 1e7 spin updates/s and 3 us per site of the wide network (1456 multiply-adds)
 
 # %% ../../nbs/14_study_ising.ipynb #e0c99247
 def estimate_seconds(preset:IsingPreset, # the settings
@@ -388,7 +406,7 @@ def run(preset:IsingPreset=PRESETS['default'], # the settings
     else: sampler = ising_sampler(p.size, n_chains=p.n_chains, burn_in=p.burn_in, sweeps_between=p.sweeps_between, cluster=cluster, device=dev)
     truth = lambda: (ising_exact_truth(grid, p.size) if p.exact_truth else
                      ising_mc_truth(grid, p.size, n_samples=p.truth_samples, n_chains=p.truth_chains, seed=seed + 1000, progress=progress))
-    make_net = lambda: PosteriorNet(LatticeEncoder(p.features, 16, 1), grid, head='smooth')
+    make_net = lambda: p.posterior_net()
     rec = run_method('ising', p, grid=grid, sampler=sampler, truth=truth, make_net=make_net, work=work, seed=seed, device=dev,
                      progress=progress)
     return IsingResult(p, rec)

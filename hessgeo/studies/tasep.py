@@ -31,6 +31,7 @@ class TasepPreset:
     n_samples:int=4096 # samples per grid point (exact i.i.d. sampler)
     features:int=32 # features of the chain encoder
     hidden:int=128 # hidden units of the chain encoder's MLP
+    lr:float=1e-2 # peak learning rate of the posterior networks (cosine decay over the epochs)
     epochs:int=12 # maximum epochs of the posterior network
     patience:int=3 # stop training after this many epochs without a better validation loss
     bundle_size:int=20 # samples pooled into one posterior row of the potential fit
@@ -49,6 +50,7 @@ class TasepPreset:
         if not self.b_max > self.b_min: raise ValueError(f"b_max must be > b_min, got b_min={self.b_min}, b_max={self.b_max}")
         check_int('n_grid', self.n_grid, min=3); check_int('n_samples', self.n_samples, min=8)
         for k in ('features', 'hidden', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_epochs'): check_int(k, getattr(self, k), min=1)
+        check_positive('lr', self.lr)
         check_int('fit_steps', self.fit_steps, min=0); check_int('fit_lbfgs_steps', self.fit_lbfgs_steps, min=0)
         check_split(self.n_samples, self.folds)
         if self.fit_steps + self.fit_lbfgs_steps == 0: raise ValueError("fit_steps and fit_lbfgs_steps are both 0: the potential would not be fitted")
