@@ -3,7 +3,7 @@ method's errors for each network on the same seeds, so the choice of the default
 
 `small` is `hessgeo.studies.ising.PRESETS['default']` (4 features, 8 channels, no pointwise layer, two cross-fitted
 networks); `wide` is the same preset with `WIDE_NETWORK` (16 features and channels, a pointwise SiLU layer, one network
-and a 20% held-out share), the network the L >= 32 and tutorial presets keep. Each seed is the master seed of one
+and a 20% held-out share), the network the benchmark64, paper and tutorial presets keep. Each seed is the master seed of one
 `hessgeo.studies.ising.run` per network: the same lattices (the bank depends on the seed alone), each network's own
 initial weights, split and training draws. No baselines.
 

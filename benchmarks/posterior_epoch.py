@@ -1,6 +1,6 @@
 """Training throughput of the Ising study's posterior network (`train_posterior`) on L x L lattices, in FLOP/s.
 
-The network is the one `hessgeo.studies.ising` trains at L >= 32 and in the `paper` preset (`WIDE_NETWORK`):
+The network is the one `hessgeo.studies.ising` trains in its `benchmark64` and `paper` presets (`WIDE_NETWORK`):
 `LatticeEncoder(features, 16, 1)` with the smooth head. A bank
 of random +-1 lattices (the cost does not depend on the spins) on a small grid is trained for two epochs of `--steps`
 steps of `--batch_size` single-lattice bundles; the second epoch's seconds are the figure (the first warms up). They

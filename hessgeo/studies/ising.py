@@ -118,13 +118,12 @@ class IsingPreset:
         return self.truth == 'exact' or (self.truth == 'auto' and self.size <= 10)
 
 # %% ../../nbs/14_study_ising.ipynb #c96cf88a
-WIDE_NETWORK = dict(features=16, channels=16, depth=1, head_hidden=128, lr=1e-2, folds=1)   # the network of the L >= 32 and tutorial presets
+WIDE_NETWORK = dict(features=16, channels=16, depth=1, head_hidden=128, lr=1e-2, folds=1)   # the network of the benchmark64, paper and tutorial presets
 
 PRESETS = {
     'default': IsingPreset(),
     'benchmark': IsingPreset(baselines=True),
-    'benchmark32': IsingPreset(size=32, n_t=16, n_h=17, n_samples=256, epochs=4, bundle_size=1, truth='monte_carlo', baselines=True,
-                               **WIDE_NETWORK),
+    'benchmark32': IsingPreset(size=32, n_t=32, n_h=17, n_samples=128, epochs=6, bundle_size=1, truth='monte_carlo', baselines=True),
     'quick': IsingPreset(size=4, n_t=6, n_h=4, n_samples=128, epochs=2, bundle_size=1, features=8, baselines=True, classifim_epochs=2),
     'quick32': IsingPreset(size=8, n_t=6, n_h=4, n_samples=64, epochs=2, bundle_size=1, features=8, truth='monte_carlo',
                            truth_samples=200, truth_chains=4, baselines=True, classifim_epochs=2),
