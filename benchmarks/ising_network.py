@@ -1,7 +1,7 @@
 """The Ising study's posterior network against the wider one, on the reconstruction benchmark's 8 x 8 settings: the
 method's errors for each network on the same seeds, so the choice of the default network rests on a spread, not one run.
 
-`small` is `hessgeo.studies.ising.PRESETS['default']` (4 features, 8 channels, no pointwise layer, two cross-fitted
+`small` is `hessgeo.studies.ising.PRESETS['default']` (4 features, 8 channels, no pointwise layer, three cross-fitted
 networks); `wide` is the same preset with `WIDE_NETWORK` (16 features and channels, a pointwise SiLU layer, one network
 and a 20% held-out share), the network the benchmark64, paper and tutorial presets keep. Each seed is the master seed of one
 `hessgeo.studies.ising.run` per network: the same lattices (the bank depends on the seed alone), each network's own
