@@ -17,7 +17,7 @@ import torch
 from .core import ParamGrid, CoordMap, ising_natural, tasep_inverse_rates, check_int, check_positive
 from .data import SampleBank
 from .posterior import PosteriorNet, train_posterior, refit_head, sample_log_posteriors, crossfit_log_posteriors, seeded_net
-from .posterior import posterior_rows, posterior_means
+from .posterior import posterior_rows, posterior_means, refined_posterior_rows
 from .potential import FittedPotential, fit_potential, metric_error, affine_aligned_rmse, heat_capacity_peak as fit_heat_capacity_peak
 from .baselines import mean_as_stat, pca_as_stat, classifim, statistic_metric, metric_jackknife, potential_from_gradient
 
@@ -213,6 +213,7 @@ def reconstruct(system:str, # name of the system in the results
                 *,
                 bundle_size:int=1, # bundle size the posterior rows stand for
                 weighting:str='reweighted', # rows from all samples weighted by q(t_i | x), or 'cell': each cell's own samples
+                refine:int=1, # > 1: reweighted rows on a grid this many times finer per axis (`refined_posterior_rows`, smooth heads), the fit on it
                 refit:bool=True, # refit each network's last head layer by full-batch L-BFGS on its training samples
                 folds:int=1, # 1: one network, rows from its held-out samples; >= 2: cross-fitting over all samples
                 train:dict|None=None, # passed to `train_posterior` (epochs, batch_size, lr, device, ...)
@@ -227,6 +228,9 @@ def reconstruct(system:str, # name of the system in the results
     grid, coords = truth.grid, truth.coords
     if tuple(bank.grid.shape) != tuple(grid.shape) or not np.allclose(bank.grid.lo, grid.lo) or not np.allclose(bank.grid.hi, grid.hi):
         raise ValueError(f"the SampleBank's grid {bank.grid!r} does not match the ground truth's grid {grid!r}")
+    if check_int('refine', refine, min=1) > 1:
+        if weighting != 'reweighted': raise ValueError(f"refine={refine} reads reweighted rows between the cells, got weighting={weighting!r}")
+        if (kind := seeded_net(make_net, seed).head_kind) != 'smooth': raise ValueError(f"refine={refine} needs networks with head='smooth', make_net builds a {kind!r} head")
     sec, fields = {}, {}
     t0 = time.time()
     if check_int('folds', folds, min=1) == 1:
@@ -234,11 +238,13 @@ def reconstruct(system:str, # name of the system in the results
         res = train_posterior(net, bank, checkpoint=checkpoint, seed=seed, progress=progress, **(train or {}))
         if refit: res.refit = refit_head(net, bank, res.train_idx, res.val_idx, progress=progress)
         slp, nets = sample_log_posteriors(net, bank, res.val_idx), [(net, res)]
+        res.held_idx = res.val_idx
     else: slp, nets = crossfit_log_posteriors(make_net, bank, folds, checkpoint=checkpoint, seed=seed, progress=progress, refit=refit,
                                               **(train or {}))
     sec['posterior'] = time.time() - t0
     t0 = time.time()
-    fitted = fit_potential(posterior_rows(slp, bundle_size, weighting), grid, coords=coords, bundle_size=bundle_size, progress=progress,
+    row_grid, rows = (grid, posterior_rows(slp, bundle_size, weighting)) if refine == 1 else refined_posterior_rows(nets, bank, bundle_size, refine)
+    fitted = fit_potential(rows, row_grid, coords=coords, bundle_size=bundle_size, progress=progress,
                            **{'steps': 300, 'lbfgs_steps': 300, 'ensemble': 4, 'seed': seed, **(fit or {})})
     sec['potential'] = time.time() - t0
     t = grid.tensor()
@@ -259,7 +265,7 @@ def reconstruct(system:str, # name of the system in the results
     errors = {k: score_fields(f['metric'], truth, f.get('F'), f.get('grad'), f.get('ridge_T')) for k, f in fields.items()}
     for k, why in failed.items():
         errors[k] = Scores(None, None, failed=why)
-    info = dict(n_samples=bank.n_samples, grid=repr(grid), bundle_size=bundle_size, weighting=weighting, folds=folds,
+    info = dict(n_samples=bank.n_samples, grid=repr(grid), bundle_size=bundle_size, weighting=weighting, refine=refine, folds=folds,
                 posterior_val_nll=[r.best_val_nll for _, r in nets], posterior_best_epoch=[r.best_epoch for _, r in nets],
                 refit=[None if r.refit is None else r.refit.summary() for _, r in nets])
     return Reconstruction(system, truth, fitted, fields, errors, sec, info, nets)

@@ -27,7 +27,7 @@ from .data import Processes, SampleBank, processes
 __all__ = ['CHECKPOINT', 'LatticeEncoder', 'ChainEncoder', 'VectorEncoder', 'SmoothHead', 'PosteriorNet', 'check_bank_grid',
            'RefitResult', 'TrainResult', 'step_flops', 'train_posterior', 'sample_log_posteriors', 'refit_head',
            'posterior_rows', 'posterior_means', 'PosteriorEvaluation', 'evaluate_posterior', 'seeded_net',
-           'crossfit_log_posteriors', 'save_posterior', 'load_posterior']
+           'crossfit_log_posteriors', 'refined_posterior_rows', 'save_posterior', 'load_posterior']
 
 # %% ../nbs/05_posterior.ipynb #2ea7f99a
 class LatticeEncoder(nn.Module):
@@ -106,15 +106,23 @@ class SmoothHead(nn.Module):
                  hidden:int=64, # hidden units of the two-layer MLP of t
                 ):
         super().__init__()
-        t = grid.tensor().float()
-        lo, hi = torch.as_tensor(grid.lo, dtype=torch.float32), torch.as_tensor(grid.hi, dtype=torch.float32)
-        self.register_buffer('u', 2 * (t - lo) / (hi - lo).clamp_min(1e-12) - 1)
+        self.register_buffer('box_lo', torch.as_tensor(grid.lo, dtype=torch.float32), persistent=False)
+        self.register_buffer('box_span', torch.as_tensor(grid.hi - grid.lo, dtype=torch.float32).clamp_min(1e-12), persistent=False)
+        self.register_buffer('u', self.inputs(grid.tensor()))
         self.mlp = nn.Sequential(nn.Linear(2, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, features + 1))
         self.features = features
 
+    def inputs(self, t:torch.Tensor) -> torch.Tensor:
+        "The MLP's inputs at points t (B, 2) in grid coordinates: the box scaled to [-1, 1]^2"
+        return 2 * (t.to(self.box_lo) - self.box_lo) / self.box_span - 1
+
+    def table(self, t:torch.Tensor|None=None) -> torch.Tensor:
+        "(psi, c) at points t (B, 2) in grid coordinates, anywhere in the box and not only at its cells (None: at the cells), (B, d + 1)"
+        return self.mlp(self.u if t is None else self.inputs(t))
+
     def forward(self, z:torch.Tensor) -> torch.Tensor:
         "features z (B, d) -> logits (B, G)"
-        P = self.mlp(self.u)
+        P = self.table()
         return z @ P[:, :self.features].T + P[:, self.features]
 
 # %% ../nbs/05_posterior.ipynb #96287fd0
@@ -237,6 +245,7 @@ class TrainResult:
     val_idx:np.ndarray # (G, n_val) held-out sample indices
     stopped_early:bool # patience ran out before `epochs`
     refit:RefitResult|None = None # what `refit_head` did afterwards, if it ran
+    held_idx:np.ndarray|None = None # (G, m) samples it never trained on, whose posteriors feed the rows (set by `crossfit_log_posteriors`)
 
 # %% ../nbs/05_posterior.ipynb #85fe26cf
 CHECKPOINT = 'checkpoint.safetensors'   # the one file of a training checkpoint
@@ -588,8 +597,54 @@ def crossfit_log_posteriors(make_net, # () -> a fresh PosteriorNet (same archite
                               checkpoint=None if checkpoint is None else Path(checkpoint) / f'fold{f}', **train_kwargs)
         if refit: res.refit = refit_head(net, bank, keep[:, n_es:], keep[:, :n_es], progress=progress)
         out[torch.arange(bank.grid.n)[:, None], torch.as_tensor(held)] = sample_log_posteriors(net, bank, held)
+        res.held_idx = held
         nets.append((net, res))
     return out, nets
+
+# %% ../nbs/05_posterior.ipynb #a33cc5c8
+def refined_posterior_rows(nets:list, # [(PosteriorNet, TrainResult)] from `crossfit_log_posteriors`: smooth heads, each with its `held_idx`
+                           bank:SampleBank, # the samples the networks were trained on
+                           bundle_size:int, # bundle size the rows stand for
+                           factor:int=2, # cells of the row grid per cell of the bank's grid, along each axis
+                           *,
+                           chunk:int=8192, # samples per forward pass (memory: chunk x fine cells)
+                          ) -> tuple[ParamGrid, torch.Tensor]:
+    "Reweighted rows ln q(t_j | t_i) on a grid `factor` times finer than the bank's, from the smooth heads read between the cells: (fine grid, (G', G') rows)"
+    bundle_size, factor, chunk = check_int('bundle_size', bundle_size, min=1), check_int('factor', factor, min=1), check_int('chunk', chunk, min=1)
+    if not nets: raise ValueError("nets is empty: pass the (network, result) pairs of `crossfit_log_posteriors`")
+    for k, (net, res) in enumerate(nets):
+        check_bank_grid(net, bank)
+        if net.head_kind != 'smooth': raise ValueError(f"network {k} has a {net.head_kind!r} head: rows between the cells need head='smooth'")
+        if getattr(res, 'held_idx', None) is None: raise ValueError(f"network {k}'s result has no held_idx (the samples it never trained on)")
+    g = bank.grid
+    fine = ParamGrid(g.lo, g.hi, (factor * g.shape[0], factor * g.shape[1]), names=g.names)   # the same box, each cell split factor x factor
+    dev = next(nets[0][0].parameters()).device
+    x = _bank_tensor(bank, dev)
+    m = torch.full((fine.n,), -torch.inf, dtype=torch.float64, device=dev)     # running max of the log-weights of each fine cell
+    acc = []                                                                   # per network: sum_x w_i(x) [z(x), 1], rescaled to m
+    with torch.no_grad():
+        for net, res in nets:
+            net.eval()
+            s = net.log_scale.exp()
+            Pf, Pc = net.head.table(fine.tensor(dev)), net.head.table()
+            A = torch.zeros(fine.n, net.head.features + 1, dtype=torch.float64, device=dev)
+            flat = _cell_samples(x, res.held_idx)
+            with use_threads(work=step_flops(net.encoder, flat, chunk) + 4.0 * chunk * fine.n * net.head.features):
+                for a in range(0, len(flat), chunk):
+                    z = net.encoder(flat[a:a + chunk])
+                    lse = torch.logsumexp(s * (z @ Pc[:, :-1].T + Pc[:, -1]), -1)
+                    lw = (s * (z @ Pf[:, :-1].T + Pf[:, -1]) - lse[:, None]).double()   # ln q(t_i | x) at the fine cells
+                    new = torch.maximum(m, lw.max(0).values)
+                    for B in acc + [A]: B *= torch.exp(m - new)[:, None]
+                    A += torch.exp(lw - new).T @ torch.cat([z.double(), torch.ones(len(z), 1, dtype=torch.float64, device=dev)], 1)
+                    m = new
+            acc.append(A)
+        rows = sum(net.log_scale.exp().double() * (A[:, :-1] @ net.head.table(fine.tensor(dev)).double()[:, :-1].T
+                                                   + A[:, -1:] * net.head.table(fine.tensor(dev)).double()[:, -1])
+                   for (net, _), A in zip(nets, acc)) / sum(A[:, -1] for A in acc)[:, None]
+    if not torch.isfinite(rows).all(): raise ValueError("the networks produced non-finite rows")
+    r = bundle_size * rows.cpu()
+    return fine, r - torch.logsumexp(r, -1, keepdim=True)
 
 # %% ../nbs/05_posterior.ipynb #fe42ada5
 def save_posterior(net:PosteriorNet, # network to save

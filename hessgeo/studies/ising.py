@@ -73,6 +73,7 @@ class IsingPreset:
     epochs:int=12 # maximum epochs of the posterior network
     patience:int=12 # stop training after this many epochs without a better validation loss
     bundle_size:int=4 # samples pooled into one posterior row of the potential fit
+    refine:int=1 # rows of the potential fit on a grid this many times finer per axis, read between the cells by the smooth head (1: the sampling grid)
     folds:int=3 # 1: one network, rows from its held-out samples; >= 2: cross-fitted networks over all samples
     fit_steps:int=300 # Adam steps of the convex potential fit
     fit_lbfgs_steps:int=300 # L-BFGS steps after the Adam steps
@@ -93,7 +94,7 @@ class IsingPreset:
         check_int('burn_in', self.burn_in, min=0); check_int('sweeps_between', self.sweeps_between, min=1)
         if self.truth not in TRUTHS: raise ValueError(f"truth must be one of {', '.join(TRUTHS)}, got {self.truth!r}")
         if self.truth == 'exact' and L > 10: raise ValueError(f"truth 'exact' needs size <= 10 (exact density of states), got {L}")
-        for k in ('truth_samples', 'truth_chains', 'features', 'channels', 'head_hidden', 'epochs', 'patience', 'bundle_size', 'folds',
+        for k in ('truth_samples', 'truth_chains', 'features', 'channels', 'head_hidden', 'epochs', 'patience', 'bundle_size', 'refine', 'folds',
                   'classifim_epochs'):
             check_int(k, getattr(self, k), min=1)
         check_int('depth', self.depth, min=0); check_positive('lr', self.lr)
@@ -207,7 +208,7 @@ def run_method(system:str, # 'ising' or 'tasep': names the sample and checkpoint
         bank = SampleBank.generate(w / f'{system}_samples', grid, sampler, preset.n_samples, seed=seed, progress=progress)
         reference = truth()
         t_data = time.time() - t0
-        rec = reconstruct(system, bank, reference, make_net, bundle_size=preset.bundle_size, folds=preset.folds,
+        rec = reconstruct(system, bank, reference, make_net, bundle_size=preset.bundle_size, refine=preset.refine, folds=preset.folds,
                           train=dict(epochs=preset.epochs, batch_size=512, lr=preset.lr, patience=preset.patience, device=dev),
                           fit=dict(steps=preset.fit_steps, lbfgs_steps=preset.fit_lbfgs_steps),
                           baselines=BASELINES if preset.baselines else (), classifim_epochs=preset.classifim_epochs,

@@ -35,6 +35,7 @@ class TasepPreset:
     epochs:int=12 # maximum epochs of the posterior network
     patience:int=3 # stop training after this many epochs without a better validation loss
     bundle_size:int=20 # samples pooled into one posterior row of the potential fit
+    refine:int=1 # rows of the potential fit on a grid this many times finer per axis, read between the cells by the smooth head (1: the sampling grid)
     folds:int=2 # 1: one network, rows from its held-out samples; >= 2: cross-fitted networks over all samples
     fit_steps:int=300 # Adam steps of the convex potential fit
     fit_lbfgs_steps:int=300 # L-BFGS steps after the Adam steps
@@ -49,7 +50,7 @@ class TasepPreset:
         if not self.a_max > self.a_min: raise ValueError(f"a_max must be > a_min, got a_min={self.a_min}, a_max={self.a_max}")
         if not self.b_max > self.b_min: raise ValueError(f"b_max must be > b_min, got b_min={self.b_min}, b_max={self.b_max}")
         check_int('n_grid', self.n_grid, min=3); check_int('n_samples', self.n_samples, min=8)
-        for k in ('features', 'hidden', 'epochs', 'patience', 'bundle_size', 'folds', 'classifim_epochs'): check_int(k, getattr(self, k), min=1)
+        for k in ('features', 'hidden', 'epochs', 'patience', 'bundle_size', 'refine', 'folds', 'classifim_epochs'): check_int(k, getattr(self, k), min=1)
         check_positive('lr', self.lr)
         check_int('fit_steps', self.fit_steps, min=0); check_int('fit_lbfgs_steps', self.fit_lbfgs_steps, min=0)
         check_split(self.n_samples, self.folds)
@@ -74,7 +75,7 @@ def memory_bytes(self:TasepPreset) -> dict:
 # %% ../../nbs/15_study_tasep.ipynb #04edfee5
 PRESETS = {
     'default': TasepPreset(),
-    'benchmark': TasepPreset(baselines=True),
+    'benchmark': TasepPreset(baselines=True, refine=2),
     'quick': TasepPreset(size=6, n_grid=5, n_samples=128, epochs=2, bundle_size=1, features=8, folds=1, baselines=True, classifim_epochs=2),
     'tutorial': TasepPreset(n_grid=10, n_samples=512, epochs=6, patience=4, folds=1, fit_steps=200, fit_lbfgs_steps=150),
 }
