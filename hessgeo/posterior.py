@@ -601,7 +601,7 @@ def crossfit_log_posteriors(make_net, # () -> a fresh PosteriorNet (same archite
         nets.append((net, res))
     return out, nets
 
-# %% ../nbs/05_posterior.ipynb #a33cc5c8
+# %% ../nbs/05_posterior.ipynb #a35e8869
 def refined_posterior_rows(nets:list, # [(PosteriorNet, TrainResult)] from `crossfit_log_posteriors`: smooth heads, each with its `held_idx`
                            bank:SampleBank, # the samples the networks were trained on
                            bundle_size:int, # bundle size the rows stand for
