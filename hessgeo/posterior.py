@@ -117,7 +117,7 @@ class SmoothHead(nn.Module):
         return 2 * (t.to(self.box_lo) - self.box_lo) / self.box_span - 1
 
     def table(self, t:torch.Tensor|None=None) -> torch.Tensor:
-        "(psi, c) at points t (B, 2) in grid coordinates, anywhere in the box and not only at its cells (None: at the cells), (B, d + 1)"
+        "(psi, c) at points t (B, 2) in grid coordinates, (B, d + 1): at the cells when None, else the MLP read between (or beyond) them"
         return self.mlp(self.u if t is None else self.inputs(t))
 
     def forward(self, z:torch.Tensor) -> torch.Tensor:
@@ -245,7 +245,7 @@ class TrainResult:
     val_idx:np.ndarray # (G, n_val) held-out sample indices
     stopped_early:bool # patience ran out before `epochs`
     refit:RefitResult|None = None # what `refit_head` did afterwards, if it ran
-    held_idx:np.ndarray|None = None # (G, m) samples it never trained on, whose posteriors feed the rows (set by `crossfit_log_posteriors`)
+    held_idx:np.ndarray|None = None # (G, m) samples it never trained on, whose posteriors feed the rows (set by `crossfit_log_posteriors` and `pipeline.reconstruct`)
 
 # %% ../nbs/05_posterior.ipynb #85fe26cf
 CHECKPOINT = 'checkpoint.safetensors'   # the one file of a training checkpoint
@@ -621,7 +621,7 @@ def refined_posterior_rows(nets:list, # [(PosteriorNet, TrainResult)] from `cros
     dev = next(nets[0][0].parameters()).device
     x = _bank_tensor(bank, dev)
     m = torch.full((fine.n,), -torch.inf, dtype=torch.float64, device=dev)     # running max of the log-weights of each fine cell
-    acc = []                                                                   # per network: sum_x w_i(x) [z(x), 1], rescaled to m
+    acc = []                                                                   # per network: (scale, head at the fine cells, sum_x w_i(x) [z(x), 1] rescaled to m)
     with torch.no_grad():
         for net, res in nets:
             net.eval()
@@ -635,13 +635,11 @@ def refined_posterior_rows(nets:list, # [(PosteriorNet, TrainResult)] from `cros
                     lse = torch.logsumexp(s * (z @ Pc[:, :-1].T + Pc[:, -1]), -1)
                     lw = (s * (z @ Pf[:, :-1].T + Pf[:, -1]) - lse[:, None]).double()   # ln q(t_i | x) at the fine cells
                     new = torch.maximum(m, lw.max(0).values)
-                    for B in acc + [A]: B *= torch.exp(m - new)[:, None]
+                    for B in [a[2] for a in acc] + [A]: B *= torch.exp(m - new)[:, None]
                     A += torch.exp(lw - new).T @ torch.cat([z.double(), torch.ones(len(z), 1, dtype=torch.float64, device=dev)], 1)
                     m = new
-            acc.append(A)
-        rows = sum(net.log_scale.exp().double() * (A[:, :-1] @ net.head.table(fine.tensor(dev)).double()[:, :-1].T
-                                                   + A[:, -1:] * net.head.table(fine.tensor(dev)).double()[:, -1])
-                   for (net, _), A in zip(nets, acc)) / sum(A[:, -1] for A in acc)[:, None]
+            acc.append((s.double(), Pf.double(), A))
+        rows = sum(s * (A[:, :-1] @ P[:, :-1].T + A[:, -1:] * P[:, -1]) for s, P, A in acc) / sum(A[:, -1] for _, _, A in acc)[:, None]
     if not torch.isfinite(rows).all(): raise ValueError("the networks produced non-finite rows")
     r = bundle_size * rows.cpu()
     return fine, r - torch.logsumexp(r, -1, keepdim=True)
