@@ -621,7 +621,7 @@ def refined_posterior_rows(nets:list, # [(PosteriorNet, TrainResult)] from `cros
     dev = next(nets[0][0].parameters()).device
     x = _bank_tensor(bank, dev)
     m = torch.full((fine.n,), -torch.inf, dtype=torch.float64, device=dev)     # running max of the log-weights of each fine cell
-    acc = []                                                                   # per network: (scale, head at the fine cells, sum_x w_i(x) [z(x), 1] rescaled to m)
+    heads, sums = [], []                                                       # per network: (scale, head at the fine cells); sum_x w_i(x) [z(x), 1] rescaled to m
     with torch.no_grad():
         for net, res in nets:
             net.eval()
@@ -635,11 +635,11 @@ def refined_posterior_rows(nets:list, # [(PosteriorNet, TrainResult)] from `cros
                     lse = torch.logsumexp(s * (z @ Pc[:, :-1].T + Pc[:, -1]), -1)
                     lw = (s * (z @ Pf[:, :-1].T + Pf[:, -1]) - lse[:, None]).double()   # ln q(t_i | x) at the fine cells
                     new = torch.maximum(m, lw.max(0).values)
-                    for B in [a[2] for a in acc] + [A]: B *= torch.exp(m - new)[:, None]
+                    for B in sums + [A]: B *= torch.exp(m - new)[:, None]
                     A += torch.exp(lw - new).T @ torch.cat([z.double(), torch.ones(len(z), 1, dtype=torch.float64, device=dev)], 1)
                     m = new
-            acc.append((s.double(), Pf.double(), A))
-        rows = sum(s * (A[:, :-1] @ P[:, :-1].T + A[:, -1:] * P[:, -1]) for s, P, A in acc) / sum(A[:, -1] for _, _, A in acc)[:, None]
+            heads.append((s.double(), Pf.double())); sums.append(A)
+        rows = sum(s * (A[:, :-1] @ P[:, :-1].T + A[:, -1:] * P[:, -1]) for (s, P), A in zip(heads, sums)) / sum(A[:, -1] for A in sums)[:, None]
     if not torch.isfinite(rows).all(): raise ValueError("the networks produced non-finite rows")
     r = bundle_size * rows.cpu()
     return fine, r - torch.logsumexp(r, -1, keepdim=True)
